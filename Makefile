@@ -1,0 +1,105 @@
+# frx: GNU make (on FreeBSD: gmake).  `make`, `make check`, `make install`.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/frx
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WERROR ?= -Werror
+OS := $(shell uname -s)
+
+WARN = -std=c11 -Wall -Wextra $(WERROR) -Wno-unused-parameter
+ifeq ($(OS),Linux)
+OSDEFS = -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
+SANDBOX_OS = sandbox/linux.c
+endif
+ifeq ($(OS),FreeBSD)
+OSDEFS =
+SANDBOX_OS = sandbox/freebsd.c
+OSLIBS = -ljail
+endif
+
+PKG_CONFIG ?= pkg-config
+CRYPTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto)
+CRYPTO_LIBS := $(shell $(PKG_CONFIG) --libs libcrypto)
+SQLITE_CFLAGS := $(shell $(PKG_CONFIG) --cflags sqlite3)
+SQLITE_LIBS := $(shell $(PKG_CONFIG) --libs sqlite3)
+CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl)
+CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl)
+GUILE_CFLAGS := $(shell $(PKG_CONFIG) --cflags guile-3.0)
+GUILE_LIBS := $(shell $(PKG_CONFIG) --libs guile-3.0)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+ALL_CFLAGS = $(WARN) $(OSDEFS) $(CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) \
+	-DFRX_DATADIR='"$(DATADIR)"' -DFRX_BINDIR='"$(BINDIR)"'
+
+B = build
+LIB_SRC = $(wildcard lib/*.c) $(wildcard proto/*.c)
+SANDBOX_SRC = sandbox/plan.c $(SANDBOX_OS)
+DAEMON_SRC = $(wildcard daemon/*.c)
+CLI_SRC = $(wildcard cli/*.c)
+TEST_SRC = $(wildcard tests/unit/test-*.c)
+
+LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
+SANDBOX_OBJ = $(SANDBOX_SRC:%.c=$(B)/%.o)
+DAEMON_OBJ = $(DAEMON_SRC:%.c=$(B)/%.o)
+CLI_OBJ = $(CLI_SRC:%.c=$(B)/%.o)
+TESTS = $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
+
+PROGS = $(B)/frx $(B)/frx-daemon $(B)/frx-drop-exec
+
+all: $(PROGS) $(TESTS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/cli/%.o: cli/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(GUILE_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/daemon/%.o: daemon/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CURL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libfrx.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/libsandbox.a: $(SANDBOX_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/frx-daemon: $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a
+	$(CC) $(CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a \
+		$(CURL_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS) $(OSLIBS)
+
+$(B)/frx: $(CLI_OBJ) $(B)/libfrx.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libfrx.a $(GUILE_LIBS) \
+		$(SQLITE_LIBS) $(CRYPTO_LIBS)
+
+$(B)/frx-drop-exec: helper/frx-drop-exec.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(OSDEFS) $(CFLAGS) -o $@ $<
+
+$(B)/tests/%: tests/unit/%.c $(B)/libsandbox.a $(B)/libfrx.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libsandbox.a $(B)/libfrx.a \
+		$(CMOCKA_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS) $(OSLIBS)
+
+check: all
+	tests/run-all.sh
+
+install: $(PROGS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	cp -R scheme/. $(DESTDIR)$(DATADIR)/
+	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/; done; true
+	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all check install clean
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
