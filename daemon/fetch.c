@@ -1,0 +1,280 @@
+/*
+ * fetch.c: the built-in download builder ("builtin:download" as Guix
+ * names it, "builtin:fetchurl" as Nix does) for fixed-output sources.
+ *
+ * The transfer runs in a child process that has dropped to the build
+ * user, so that a file:// URL can read only what any user may read and a
+ * bug in the transfer code does not run as root.  The daemon then checks
+ * the hash, and only a file with the declared hash enters the store.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../lib/nar.h"
+#include "../lib/store.h"
+#include "daemon.h"
+
+#define FETCH_TIMEOUT 3600L
+
+/* In the child: download url into fd; the error goes to errfd. */
+static int
+curl_fetch(const char *url, FILE *out, char *err, size_t errlen)
+{
+	CURL *c;
+	CURLcode rc;
+	long code = 0;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return -1;
+	}
+	c = curl_easy_init();
+	if (!c) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return -1;
+	}
+	err[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, FETCH_TIMEOUT);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "frx-daemon/0.1");
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,ftp,file");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https,ftp");
+#else
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP |
+	    CURLPROTO_HTTPS | CURLPROTO_FTP | CURLPROTO_FILE));
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP |
+	    CURLPROTO_HTTPS | CURLPROTO_FTP));
+#endif
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		if (!err[0])
+			snprintf(err, errlen, "%s", curl_easy_strerror(rc));
+		return -1;
+	}
+	if (fflush(out) != 0) {
+		snprintf(err, errlen, "write: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+child_fail(int errfd, const char *fmt, const char *arg)
+{
+	char msg[1024];
+	int n = snprintf(msg, sizeof(msg), fmt, arg, strerror(errno));
+
+	if (n > 0)
+		(void)write_full(errfd, msg, (size_t)n < sizeof(msg) ?
+		    (size_t)n : sizeof(msg) - 1);
+	_exit(1);
+}
+
+static void
+fetch_child(const char *url, const char *dest, uid_t uid, gid_t gid,
+    int errfd)
+{
+	char err[CURL_ERROR_SIZE + 1];
+	FILE *out;
+	int fd;
+
+	if (setgroups(0, NULL) < 0)
+		child_fail(errfd, "setgroups%s: %s", "");
+	if (setgid(gid) < 0)
+		child_fail(errfd, "setgid%s: %s", "");
+	if (setuid(uid) < 0)
+		child_fail(errfd, "setuid%s: %s", "");
+	if (getuid() != uid || geteuid() != uid || getgid() != gid)
+		child_fail(errfd, "dropping privileges%s: %s", "");
+	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || !(out = fdopen(fd, "wb")))
+		child_fail(errfd, "%s: cannot create: %s", dest);
+	if (curl_fetch(url, out, err, sizeof(err)) < 0) {
+		(void)write_full(errfd, err, strlen(err));
+		_exit(1);
+	}
+	if (fclose(out) != 0)
+		child_fail(errfd, "%s: write: %s", dest);
+	_exit(0);
+}
+
+/* Download url to dest as the build user; 0 or -1 with message. */
+static int
+fetch_as_user(const char *url, const char *dest, uid_t uid, gid_t gid)
+{
+	struct buf err = BUF_INIT;
+	char chunk[1024];
+	int p[2], st;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return frx_seterr_errno("pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return frx_seterr_errno("fork");
+	}
+	if (pid == 0) {
+		close(p[0]);
+		fetch_child(url, dest, uid, gid, p[1]);
+	}
+	close(p[1]);
+	while ((n = read(p[0], chunk, sizeof(chunk))) > 0 ||
+	    (n < 0 && errno == EINTR))
+		if (n > 0)
+			buf_add(&err, chunk, (size_t)n);
+	close(p[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		buf_free(&err);
+		return 0;
+	}
+	frx_seterr("%s", err.len ? err.data : "download failed");
+	buf_free(&err);
+	return -1;
+}
+
+static int
+output_hash(const struct drv *d, int *recursive, struct hash *h)
+{
+	const struct drv_output *o = &d->outputs[0];
+	const char *algo = o->hash_algo;
+	enum hash_algo a;
+
+	*recursive = !strncmp(algo, "r:", 2);
+	if (*recursive)
+		algo += 2;
+	if (hash_algo_parse(algo, &a) < 0)
+		return -1;
+	return hash_parse(o->hash, 1, a, h);
+}
+
+static int
+actual_hash(const char *file, int recursive, enum hash_algo a,
+    struct hash *h)
+{
+	uint64_t size;
+
+	if (!recursive)
+		return hash_file(a, file, h);
+	if (a != HASH_SHA256)
+		return frx_seterr("recursive %s hashes are not supported",
+		    hash_algo_name(a));
+	return nar_hash_path(file, h, &size);
+}
+
+/* Try one URL: 1 fetched with the right hash, 0 failed (reason in
+ * errors), -1 internal error. */
+static int
+try_url(struct session *s, const char *url, const char *dest,
+    const struct hash *want, int recursive, uid_t uid, gid_t gid,
+    struct buf *errors)
+{
+	struct hash got;
+	char *w, *g;
+
+	(void)unlink(dest);
+	session_log(s, "downloading '%s'...", url);
+	if (fetch_as_user(url, dest, uid, gid) < 0) {
+		buf_printf(errors, "\n  %s: %s", url, frx_errmsg());
+		return 0;
+	}
+	if (actual_hash(dest, recursive, want->algo, &got) < 0)
+		return -1;
+	if (got.len == want->len && !memcmp(got.d, want->d, got.len))
+		return 1;
+	w = hash_typed_base32(want);
+	g = hash_typed_base32(&got);
+	buf_printf(errors, "\n  %s: hash mismatch: expected %s, got %s", url,
+	    w, g);
+	session_log(s, "hash mismatch for '%s': expected %s, got %s", url, w,
+	    g);
+	free(w);
+	free(g);
+	return 0;
+}
+
+int
+fetch_builtin(struct session *s, const char *drvpath, const struct drv *d,
+    const char *tmpdir, uid_t uid, gid_t gid)
+{
+	struct buf errors = BUF_INIT;
+	struct path_info pi;
+	struct hash want;
+	const char *urls, *exec;
+	char *list, *tok, *save = NULL, *dest, *srcs[1];
+	int recursive, r = -1, got = 0;
+
+	memset(&pi, 0, sizeof(pi));
+	if (!drv_is_fixed(d))
+		return frx_seterr("%s: the built-in download builder needs a "
+		    "fixed-output derivation", drvpath);
+	if (drv_check_outputs(cfg.storedir, d, NULL, NULL) < 0 ||
+	    output_hash(d, &recursive, &want) < 0)
+		return frx_preferr("%s", drvpath);
+	urls = drv_get_env(d, "url");
+	if (!urls || !*urls)
+		urls = drv_get_env(d, "urls");
+	if (!urls || !*urls)
+		return frx_seterr("%s: no 'url' to download from", drvpath);
+	dest = xasprintf("%s/download", tmpdir);
+	list = xstrdup(urls);
+	for (tok = strtok_r(list, " \t\n", &save); tok && !got;
+	    tok = strtok_r(NULL, " \t\n", &save)) {
+		got = try_url(s, tok, dest, &want, recursive, uid, gid,
+		    &errors);
+		if (got < 0)
+			goto out;
+	}
+	if (!got) {
+		frx_seterr("cannot download '%s' from any of its URLs:%s",
+		    d->outputs[0].path, errors.data ? errors.data : "");
+		goto out;
+	}
+	exec = drv_get_env(d, "executable");
+	if (exec && !strcmp(exec, "1") && chmod(dest, 0755) < 0) {
+		frx_seterr_errno("%s: chmod", dest);
+		goto out;
+	}
+	if (canonicalise_tree(dest) < 0)
+		goto out;
+	pi.path = xstrdup(d->outputs[0].path);
+	pi.deriver = xstrdup(drvpath);
+	pi.ultimate = 1;
+	pi.ca = store_ca_fixed(recursive, &want);
+	srcs[0] = dest;
+	if (store_add_objects(s->db, srcs, &pi, 1) < 0 ||
+	    db_add_drv_output(s->db, drvpath, "out", pi.path) < 0)
+		goto out;
+	dlog("info", "%s: downloaded and verified", pi.path);
+	r = 0;
+out:
+	(void)unlink(dest);
+	path_info_free(&pi);
+	buf_free(&errors);
+	free(list);
+	free(dest);
+	return r;
+}

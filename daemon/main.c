@@ -1,0 +1,369 @@
+/*
+ * main.c: frx-daemon start-up: options, state directories, recovery after
+ * a crash, and the accept loop that forks one session per client.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sandbox/sandbox.h"
+#include "daemon.h"
+
+struct config cfg;
+
+static volatile sig_atomic_t quit;
+
+void
+dlog(const char *level, const char *fmt, ...)
+{
+	char msg[4096], ts[32];
+	struct tm tm;
+	time_t t = time(NULL);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s frx-daemon[%ld]: %s: %s\n", ts, (long)getpid(),
+	    level, msg);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: frx-daemon [--store-dir DIR] [--state-dir DIR] "
+	    "[--socket PATH]\n"
+	    "                  [--max-jobs N] [--cores N] [--timeout S] "
+	    "[--max-silent-time S]\n"
+	    "                  [--build-users-base UID] [--keep-failed] "
+	    "[--host-path PATH]...\n");
+	exit(100);
+}
+
+static int
+parse_int(const char *opt, const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end || v < min || v > max) {
+		fprintf(stderr, "frx-daemon: %s: invalid number '%s'\n", opt, s);
+		exit(100);
+	}
+	return (int)v;
+}
+
+static char *
+env_or(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return xstrdup(v && *v ? v : def);
+}
+
+static void
+default_host_paths(void)
+{
+	static const char *paths[] = {
+		"/bin", "/usr", "/lib", "/lib64", "/lib32", "/libx32",
+		"/sbin", "/etc/alternatives", NULL,
+	};
+	int i;
+
+	for (i = 0; paths[i]; i++)
+		strv_add(&cfg.host_paths, paths[i]);
+}
+
+static void
+parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "store-dir", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ "socket", required_argument, NULL, 'l' },
+		{ "max-jobs", required_argument, NULL, 'j' },
+		{ "cores", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "max-silent-time", required_argument, NULL, 'm' },
+		{ "build-users-base", required_argument, NULL, 'u' },
+		{ "keep-failed", no_argument, NULL, 'K' },
+		{ "host-path", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct utsname un;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int c, i;
+
+	cfg.storedir = env_or("FRX_STORE_DIR", "/frx/store");
+	cfg.statedir = env_or("FRX_STATE_DIR", "/frx/var");
+	cfg.socket = NULL;
+	cfg.max_jobs = ncpu > 0 ? (int)ncpu : 1;
+	cfg.cores = 0;
+	cfg.uid_base = 35001;
+	while ((c = getopt_long(argc, argv, "j:K", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': free(cfg.storedir); cfg.storedir = xstrdup(optarg);
+			break;
+		case 'S': free(cfg.statedir); cfg.statedir = xstrdup(optarg);
+			break;
+		case 'l': cfg.socket = xstrdup(optarg); break;
+		case 'j': cfg.max_jobs = parse_int("--max-jobs", optarg, 1, 1024);
+			break;
+		case 'c': cfg.cores = parse_int("--cores", optarg, 0, 4096);
+			break;
+		case 't': cfg.timeout = parse_int("--timeout", optarg, 0,
+			    1 << 30);
+			break;
+		case 'm': cfg.max_silent = parse_int("--max-silent-time",
+			    optarg, 0, 1 << 30);
+			break;
+		case 'u': cfg.uid_base = parse_int("--build-users-base",
+			    optarg, 1000, 1 << 30);
+			break;
+		case 'K': cfg.keep_failed = 1; break;
+		case 'H': strv_add(&cfg.host_paths, optarg); break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (!cfg.socket) {
+		const char *v = getenv("FRX_DAEMON_SOCKET");
+
+		cfg.socket = v && *v ? xstrdup(v) :
+		    xasprintf("%s/daemon-socket/socket", cfg.statedir);
+	}
+	if (cfg.host_paths.n == 0)
+		default_host_paths();
+	cfg.nusers = cfg.max_jobs;
+	if (cfg.cores == 0)
+		cfg.cores = ncpu > 0 ? (int)ncpu : 1;
+	if (uname(&un) < 0) {
+		fprintf(stderr, "frx-daemon: uname: %s\n", strerror(errno));
+		exit(111);
+	}
+	cfg.system = xasprintf("%s-%s", un.machine, un.sysname);
+	for (i = 0; cfg.system[i]; i++)
+		if (cfg.system[i] >= 'A' && cfg.system[i] <= 'Z')
+			cfg.system[i] += 'a' - 'A';
+	if (strncmp(cfg.system, "amd64-", 6) == 0) {
+		char *s = xasprintf("x86_64-%s", cfg.system + 6);
+
+		free(cfg.system);
+		cfg.system = s;
+	}
+}
+
+static int
+make_dir(const char *path, mode_t mode)
+{
+	if (mkdirs(path, mode) < 0)
+		return -1;
+	if (chmod(path, mode) < 0)
+		return frx_seterr_errno("%s: chmod", path);
+	return 0;
+}
+
+static int
+setup_dirs(void)
+{
+	static const char *sub[] = {
+		"db", "log", "log/drvs", "builds", "locks", "userpool",
+		"gcroots", "gcroots/auto", "temproots", "pending", NULL,
+	};
+	char *p, *sockdir, *slash;
+	int i;
+
+	if (cfg.storedir[0] != '/' || cfg.statedir[0] != '/')
+		return frx_seterr("store and state directories must be "
+		    "absolute paths");
+	if (make_dir(cfg.storedir, 0755) < 0 ||
+	    make_dir(cfg.statedir, 0755) < 0)
+		return -1;
+	for (i = 0; sub[i]; i++) {
+		p = xasprintf("%s/%s", cfg.statedir, sub[i]);
+		if (make_dir(p, strcmp(sub[i], "builds") == 0 ? 0711 :
+		    0755) < 0) {
+			free(p);
+			return -1;
+		}
+		free(p);
+	}
+	sockdir = xstrdup(cfg.socket);
+	slash = strrchr(sockdir, '/');
+	if (slash && slash != sockdir) {
+		*slash = '\0';
+		if (mkdirs(sockdir, 0755) < 0) {
+			free(sockdir);
+			return -1;
+		}
+	}
+	free(sockdir);
+	return 0;
+}
+
+static int
+listen_socket(void)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (strlen(cfg.socket) >= sizeof(sa.sun_path))
+		return frx_seterr("%s: socket path too long", cfg.socket);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	strcpy(sa.sun_path, cfg.socket);
+	if (unlink(cfg.socket) < 0 && errno != ENOENT)
+		return frx_seterr_errno("%s: unlink", cfg.socket);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return frx_seterr_errno("socket");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(cfg.socket, 0666) < 0 || listen(fd, 128) < 0) {
+		frx_seterr_errno("%s: cannot listen", cfg.socket);
+		close(fd);
+		return -1;
+	}
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+static void
+on_quit(int sig)
+{
+	quit = sig;
+}
+
+/* Live session processes, so that a stopping daemon can end them. */
+static pid_t *sessions;
+static size_t nsessions, capsessions;
+
+static void
+reap_sessions(void)
+{
+	pid_t pid;
+	size_t i;
+
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+		for (i = 0; i < nsessions; i++)
+			if (sessions[i] == pid) {
+				sessions[i] = sessions[--nsessions];
+				break;
+			}
+}
+
+static void
+add_session(pid_t pid)
+{
+	if (nsessions == capsessions) {
+		capsessions = capsessions ? 2 * capsessions : 16;
+		sessions = xrealloc(sessions, capsessions * sizeof(*sessions));
+	}
+	sessions[nsessions++] = pid;
+}
+
+static void
+accept_loop(int lfd)
+{
+	struct sigaction sa;
+	pid_t pid;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_quit;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	while (!quit) {
+		reap_sessions();
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				dlog("error", "accept: %s", strerror(errno));
+			continue;
+		}
+		pid = fork();
+		if (pid < 0) {
+			dlog("error", "fork: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (pid == 0) {
+			struct db *db;
+
+			close(lfd);
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGINT, SIG_DFL);
+			signal(SIGCHLD, SIG_DFL);
+			db = db_open(cfg.statedir);
+			if (!db) {
+				dlog("error", "%s", frx_errmsg());
+				_exit(1);
+			}
+			session_run(fd, db);
+			db_close(db);
+			_exit(0);
+		}
+		add_session(pid);
+		close(fd);
+	}
+	dlog("info", "stopping on signal %d", (int)quit);
+	/* Sessions get the signal too, so that their builds are torn down. */
+	for (size_t i = 0; i < nsessions; i++)
+		(void)kill(sessions[i], SIGTERM);
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct db *db;
+	int lfd;
+
+	parse_args(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	umask(022);
+	if (geteuid() != 0)
+		dlog("warning", "not running as root: builds cannot drop to "
+		    "build users and will fail");
+	if (setup_dirs() < 0) {
+		dlog("fatal", "%s", frx_errmsg());
+		return 111;
+	}
+	db = db_open(cfg.statedir);
+	if (!db) {
+		dlog("fatal", "%s", frx_errmsg());
+		return 111;
+	}
+	if (store_recover(db) < 0)
+		dlog("warning", "recovery: %s", frx_errmsg());
+	db_close(db);
+	lfd = listen_socket();
+	if (lfd < 0) {
+		dlog("fatal", "%s", frx_errmsg());
+		return 111;
+	}
+	dlog("info", "listening on %s; store %s, state %s, sandbox %s, "
+	    "%d build users from uid %ld", cfg.socket, cfg.storedir,
+	    cfg.statedir, sandbox_mode(), cfg.nusers, (long)cfg.uid_base);
+	accept_loop(lfd);
+	unlink(cfg.socket);
+	return 0;
+}

@@ -1,0 +1,1110 @@
+/*
+ * session.c: one client connection: the handshake, the log channel and
+ * the operations of the worker protocol (PROTOCOL.md sections 2-6).
+ *
+ * Every operation first reads all of its arguments, then opens the work
+ * window (log lines may flow), does its work and closes the window with
+ * STDERR_LAST and its reply, or with STDERR_ERROR.  An error while the
+ * arguments are being read leaves the stream position unknown, so the
+ * session ends after reporting it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lib/nar.h"
+#include "../lib/store.h"
+#include "daemon.h"
+#include "peercred.h"
+
+#define ARGS_FAILED -2
+
+static unsigned tmpcounter;
+
+static int
+work_start(struct session *s)
+{
+	s->in_work = 1;
+	return 0;
+}
+
+void
+session_log_raw(struct session *s, const char *line, size_t n)
+{
+	if (!s->in_work || s->conn.failed)
+		return;
+	if (wire_write_u64(&s->conn, STDERR_NEXT) < 0 ||
+	    wire_write_string(&s->conn, line, n) < 0)
+		return;
+	(void)conn_flush(&s->conn);
+}
+
+void
+session_log(struct session *s, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(msg) - 2)
+		n = sizeof(msg) - 2;
+	msg[n++] = '\n';
+	session_log_raw(s, msg, (size_t)n);
+}
+
+/* STDERR_LAST: the reply follows. */
+static int
+work_done(struct session *s)
+{
+	s->in_work = 0;
+	return wire_write_u64(&s->conn, STDERR_LAST);
+}
+
+static int
+send_error(struct session *s, const char *msg, unsigned status)
+{
+	struct conn *c = &s->conn;
+
+	s->in_work = 0;
+	if (wire_write_u64(c, STDERR_ERROR) < 0)
+		return -1;
+	if (s->guix || PROTO_MINOR(s->version) < 26) {
+		if (wire_write_cstring(c, msg) < 0)
+			return -1;
+		if (PROTO_MINOR(s->version) >= 8 &&
+		    wire_write_u64(c, status) < 0)
+			return -1;
+		return conn_flush(c);
+	}
+	if (wire_write_cstring(c, "Error") < 0 || wire_write_u64(c, 0) < 0 ||
+	    wire_write_cstring(c, "Error") < 0 ||
+	    wire_write_cstring(c, msg) < 0 || wire_write_u64(c, 0) < 0 ||
+	    wire_write_u64(c, 0) < 0)
+		return -1;
+	return conn_flush(c);
+}
+
+static int
+read_path(struct session *s, char **path)
+{
+	if (wire_read_cstring(&s->conn, 4096, path) < 0)
+		return ARGS_FAILED;
+	if (store_check_path(cfg.storedir, *path) < 0) {
+		free(*path);
+		*path = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Read a path argument; an invalid path name is reported after the
+ * arguments, keeping the connection. */
+static int
+read_path_arg(struct session *s, char **path, int *bad)
+{
+	char *p;
+
+	if (wire_read_cstring(&s->conn, 4096, &p) < 0)
+		return ARGS_FAILED;
+	*bad = store_check_path(cfg.storedir, p) < 0;
+	*path = p;
+	return 0;
+}
+
+static int
+read_paths_checked(struct session *s, struct strv *out, int *bad)
+{
+	size_t i;
+
+	if (wire_read_strings(&s->conn, out) < 0)
+		return ARGS_FAILED;
+	*bad = 0;
+	for (i = 0; i < out->n && !*bad; i++)
+		if (store_check_path(cfg.storedir, out->v[i]) < 0)
+			*bad = 1;
+	return 0;
+}
+
+static int
+write_path_info(struct session *s, const struct path_info *pi)
+{
+	struct conn *c = &s->conn;
+	char *hex = hash_hex(&pi->nar_hash);
+	int r;
+
+	r = wire_write_cstring(c, pi->deriver ? pi->deriver : "") < 0 ||
+	    wire_write_cstring(c, hex) < 0 ||
+	    wire_write_strings(c, &pi->refs) < 0 ||
+	    wire_write_u64(c, (uint64_t)pi->registration_time) < 0 ||
+	    wire_write_u64(c, pi->nar_size) < 0;
+	free(hex);
+	if (r)
+		return -1;
+	if (s->guix || PROTO_MINOR(s->version) < 16)
+		return 0;
+	if (wire_write_u64(c, pi->ultimate) < 0 ||
+	    wire_write_strings(c, &pi->sigs) < 0 ||
+	    wire_write_cstring(c, pi->ca ? pi->ca : "") < 0)
+		return -1;
+	return 0;
+}
+
+static int
+op_is_valid_path(struct session *s)
+{
+	char *path;
+	int bad, v;
+
+	if (read_path_arg(s, &path, &bad) < 0)
+		return ARGS_FAILED;
+	work_start(s);
+	v = bad ? 0 : db_is_valid(s->db, path);
+	free(path);
+	if (v < 0)
+		return -1;
+	return work_done(s) < 0 || wire_write_u64(&s->conn, v) < 0 ? -1 : 0;
+}
+
+static int
+op_query_path_info(struct session *s)
+{
+	struct path_info pi;
+	char *path;
+	int v, r = -1;
+
+	if ((r = read_path(s, &path)) < 0)
+		return r;
+	work_start(s);
+	memset(&pi, 0, sizeof(pi));
+	v = db_query_info(s->db, path, &pi);
+	if (v < 0)
+		goto out;
+	if (v == 0 && (s->guix || PROTO_MINOR(s->version) < 17)) {
+		frx_seterr("path '%s' is not valid", path);
+		goto out;
+	}
+	if (work_done(s) < 0)
+		goto out;
+	if (!s->guix && PROTO_MINOR(s->version) >= 17 &&
+	    wire_write_u64(&s->conn, v) < 0)
+		goto out;
+	r = v ? write_path_info(s, &pi) : 0;
+out:
+	path_info_free(&pi);
+	free(path);
+	return r;
+}
+
+/* Ops taking one valid path and answering with a path set. */
+static int
+op_path_set_query(struct session *s, uint64_t op)
+{
+	struct strv out = STRV_INIT, names = STRV_INIT;
+	struct path_info pi;
+	char *path;
+	int r, v;
+
+	if ((r = read_path(s, &path)) < 0)
+		return r;
+	work_start(s);
+	memset(&pi, 0, sizeof(pi));
+	r = -1;
+	switch (op) {
+	case OP_QUERY_REFERENCES:
+		v = db_query_info(s->db, path, &pi);
+		if (v == 0)
+			frx_seterr("path '%s' is not valid", path);
+		if (v <= 0)
+			goto out;
+		for (size_t i = 0; i < pi.refs.n; i++)
+			strv_add(&out, pi.refs.v[i]);
+		break;
+	case OP_QUERY_REFERRERS:
+		if (db_query_referrers(s->db, path, &out) < 0)
+			goto out;
+		break;
+	case OP_QUERY_VALID_DERIVERS:
+		if (db_query_valid_derivers(s->db, path, &out) < 0)
+			goto out;
+		break;
+	case OP_QUERY_DERIVATION_OUTPUTS:
+	case OP_QUERY_DERIVATION_OUTPUT_NAMES: {
+		struct drv d;
+
+		if (load_drv(s, path, &d) < 0)
+			goto out;
+		for (size_t i = 0; i < d.noutputs; i++)
+			strv_add(&out, op == OP_QUERY_DERIVATION_OUTPUTS ?
+			    d.outputs[i].path : d.outputs[i].name);
+		drv_free(&d);
+		break;
+	}
+	}
+	strv_sort(&out);
+	strv_uniq(&out);
+	if (work_done(s) < 0 || wire_write_strings(&s->conn, &out) < 0)
+		goto out;
+	r = 0;
+out:
+	path_info_free(&pi);
+	strv_free(&out);
+	strv_free(&names);
+	free(path);
+	return r;
+}
+
+static int
+op_query_deriver(struct session *s)
+{
+	struct path_info pi;
+	char *path;
+	int r, v;
+
+	if ((r = read_path(s, &path)) < 0)
+		return r;
+	work_start(s);
+	memset(&pi, 0, sizeof(pi));
+	r = -1;
+	v = db_query_info(s->db, path, &pi);
+	if (v == 0)
+		frx_seterr("path '%s' is not valid", path);
+	if (v > 0 && work_done(s) == 0 &&
+	    wire_write_cstring(&s->conn, pi.deriver ? pi.deriver : "") == 0)
+		r = 0;
+	path_info_free(&pi);
+	free(path);
+	return r;
+}
+
+static int
+op_query_path_hash(struct session *s)
+{
+	struct path_info pi;
+	char *path, *hex;
+	int r, v;
+
+	if ((r = read_path(s, &path)) < 0)
+		return r;
+	work_start(s);
+	memset(&pi, 0, sizeof(pi));
+	r = -1;
+	v = db_query_info(s->db, path, &pi);
+	if (v == 0)
+		frx_seterr("path '%s' is not valid", path);
+	if (v > 0 && work_done(s) == 0) {
+		hex = hash_hex(&pi.nar_hash);
+		r = wire_write_cstring(&s->conn, hex);
+		free(hex);
+	}
+	path_info_free(&pi);
+	free(path);
+	return r;
+}
+
+static int
+op_query_valid_paths(struct session *s, int with_subst_flag)
+{
+	struct strv in = STRV_INIT, out = STRV_INIT;
+	uint64_t subst;
+	size_t i;
+	int bad, r = -1;
+
+	if (read_paths_checked(s, &in, &bad) < 0)
+		return ARGS_FAILED;
+	if (with_subst_flag && PROTO_MINOR(s->version) >= 27 &&
+	    wire_read_u64(&s->conn, &subst) < 0)
+		return ARGS_FAILED;
+	work_start(s);
+	for (i = 0; i < in.n; i++) {
+		if (store_check_path(cfg.storedir, in.v[i]) < 0)
+			continue;
+		if (with_subst_flag && db_is_valid(s->db, in.v[i]) > 0)
+			strv_add(&out, in.v[i]);
+	}
+	strv_sort(&out);
+	if (work_done(s) == 0 && wire_write_strings(&s->conn, &out) == 0)
+		r = 0;
+	strv_free(&in);
+	strv_free(&out);
+	return r;
+}
+
+static int
+op_query_all_valid(struct session *s)
+{
+	struct strv out = STRV_INIT;
+	int r = -1;
+
+	work_start(s);
+	if (db_query_all_valid(s->db, &out) == 0 && work_done(s) == 0 &&
+	    wire_write_strings(&s->conn, &out) == 0)
+		r = 0;
+	strv_free(&out);
+	return r;
+}
+
+static int
+op_query_path_from_hash_part(struct session *s)
+{
+	char *part, *path = NULL;
+	int r = -1, v;
+
+	if (wire_read_cstring(&s->conn, 64, &part) < 0)
+		return ARGS_FAILED;
+	work_start(s);
+	v = db_query_path_from_hash_part(s->db, cfg.storedir, part, &path);
+	if (v >= 0 && work_done(s) == 0 &&
+	    wire_write_cstring(&s->conn, v ? path : "") == 0)
+		r = 0;
+	free(part);
+	free(path);
+	return r;
+}
+
+static int
+op_set_options(struct session *s)
+{
+	uint64_t v[12], n, i;
+	char *key, *val;
+	int k;
+
+	for (k = 0; k < 12; k++)
+		if (wire_read_u64(&s->conn, &v[k]) < 0)
+			return ARGS_FAILED;
+	s->keep_failed = v[0] != 0;
+	s->verbosity = (int)v[3];
+	s->max_silent = (int)v[5];
+	if (PROTO_MINOR(s->version) >= 12) {
+		if (wire_read_u64(&s->conn, &n) < 0)
+			return ARGS_FAILED;
+		if (n > 4096) {
+			frx_seterr("protocol: too many options");
+			return ARGS_FAILED;
+		}
+		for (i = 0; i < n; i++) {
+			if (wire_read_cstring(&s->conn, 65536, &key) < 0)
+				return ARGS_FAILED;
+			if (wire_read_cstring(&s->conn, 65536, &val) < 0) {
+				free(key);
+				return ARGS_FAILED;
+			}
+			if (!strcmp(key, "timeout") ||
+			    !strcmp(key, "build-timeout"))
+				s->timeout = atoi(val);
+			else if (!strcmp(key, "max-silent-time") ||
+			    !strcmp(key, "build-max-silent-time"))
+				s->max_silent = atoi(val);
+			free(key);
+			free(val);
+		}
+	}
+	work_start(s);
+	return work_done(s);
+}
+
+/* A temporary name in the store directory, so that the final rename()
+ * stays on one file system; swept at start-up. */
+static char *
+store_tmp_name(void)
+{
+	return xasprintf("%s/.frx-tmp-%ld-%u", cfg.storedir, (long)getpid(),
+	    tmpcounter++);
+}
+
+struct cam {
+	int text;
+	int recursive;
+	enum hash_algo algo;
+};
+
+static int
+parse_cam(const char *s, struct cam *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (!strcmp(s, "text:sha256")) {
+		m->text = 1;
+		m->algo = HASH_SHA256;
+		return 0;
+	}
+	if (strncmp(s, "fixed:", 6) != 0)
+		return frx_seterr("unknown content-address method '%s'", s);
+	s += 6;
+	if (!strncmp(s, "r:", 2)) {
+		m->recursive = 1;
+		s += 2;
+	}
+	return hash_algo_parse(s, &m->algo);
+}
+
+struct hashsink {
+	struct hash_ctx *ctx;
+};
+
+static int
+hash_sink(void *ctx, const void *p, size_t n)
+{
+	hash_ctx_update(((struct hashsink *)ctx)->ctx, p, n);
+	return 0;
+}
+
+/* Hash of tmp as a content address of the given method. */
+static int
+cam_hash(const char *tmp, const struct cam *m, struct hash *h)
+{
+	struct hashsink hs;
+
+	if (!m->recursive)
+		return hash_file(m->algo, tmp, h);
+	hs.ctx = hash_ctx_new(m->algo);
+	if (nar_dump(tmp, hash_sink, &hs) < 0) {
+		struct hash dummy;
+
+		hash_ctx_final(hs.ctx, &dummy);
+		return -1;
+	}
+	hash_ctx_final(hs.ctx, h);
+	return 0;
+}
+
+/*
+ * Give the object at tmp its place in the store as a content-addressed
+ * path and register it; *pathp receives the path.  tmp is consumed.
+ */
+static int
+add_ca_object(struct session *s, const char *name, const struct cam *m,
+    const struct strv *refs, char *tmp, char **pathp)
+{
+	struct path_info pi;
+	struct hash h;
+	char *path = NULL, *srcs[1];
+	int lock = -1, r = -1, v;
+
+	memset(&pi, 0, sizeof(pi));
+	if (store_check_name(name) < 0 || cam_hash(tmp, m, &h) < 0)
+		goto out;
+	if (m->text) {
+		path = store_make_text_path(cfg.storedir, name, &h, refs);
+		pi.ca = store_ca_text(&h);
+	} else {
+		if (refs->n && !(m->recursive && m->algo == HASH_SHA256)) {
+			frx_seterr("%s: references are only allowed for text "
+			    "and recursive sha256 objects", name);
+			goto out;
+		}
+		path = store_make_fixed_path(cfg.storedir, name, m->recursive,
+		    &h, refs, 0);
+		pi.ca = store_ca_fixed(m->recursive, &h);
+	}
+	if (!path)
+		goto out;
+	for (size_t i = 0; i < refs->n; i++)
+		if ((v = db_is_valid(s->db, refs->v[i])) <= 0) {
+			if (v == 0)
+				frx_seterr("%s: reference '%s' is not valid",
+				    path, refs->v[i]);
+			goto out;
+		}
+	if ((lock = store_lock_path(path)) < 0)
+		goto out;
+	if ((v = db_is_valid(s->db, path)) < 0)
+		goto out;
+	if (v == 0) {
+		if (canonicalise_tree(tmp) < 0)
+			goto out;
+		pi.path = xstrdup(path);
+		for (size_t i = 0; i < refs->n; i++)
+			strv_add(&pi.refs, refs->v[i]);
+		strv_sort(&pi.refs);
+		pi.ultimate = 0;
+		srcs[0] = tmp;
+		if (store_add_objects(s->db, srcs, &pi, 1) < 0)
+			goto out;
+		dlog("info", "added %s", path);
+	}
+	*pathp = path;
+	path = NULL;
+	r = 0;
+out:
+	store_unlock(lock);
+	(void)remove_tree(tmp);
+	path_info_free(&pi);
+	free(path);
+	return r;
+}
+
+static int
+reply_path_and_info(struct session *s, const char *path)
+{
+	struct path_info pi;
+	int r = -1;
+
+	memset(&pi, 0, sizeof(pi));
+	if (db_query_info(s->db, path, &pi) <= 0)
+		goto out;
+	if (work_done(s) < 0 || wire_write_cstring(&s->conn, path) < 0)
+		goto out;
+	r = write_path_info(s, &pi);
+out:
+	path_info_free(&pi);
+	return r;
+}
+
+/* Receive framed data into tmp: raw bytes (flat, text) or a NAR. */
+static int
+receive_framed(struct session *s, const struct cam *m, const char *tmp)
+{
+	struct frame_reader fr;
+	struct buf b = BUF_INIT;
+	int r;
+
+	frame_reader_init(&fr, &s->conn);
+	if (m->recursive) {
+		r = nar_restore(frame_read, &fr, tmp, NULL, NULL);
+		if (r < 0 && !s->conn.failed) {
+			char *msg = xstrdup(frx_errmsg());
+
+			(void)frame_drain(&fr);
+			frx_seterr("%s", msg);
+			free(msg);
+		} else if (r == 0 && frame_drain(&fr) < 0) {
+			r = -1;
+		}
+		return r;
+	}
+	r = frame_read_all(&fr, &b, (size_t)1 << 32);
+	if (r == 0)
+		r = write_file(tmp, b.data ? b.data : "", b.len, 0644);
+	buf_free(&b);
+	return r;
+}
+
+static int
+op_add_to_store_new(struct session *s)
+{
+	struct strv refs = STRV_INIT;
+	char *name = NULL, *method = NULL, *tmp = NULL, *path = NULL;
+	uint64_t repair;
+	struct cam m;
+	int bad, r = ARGS_FAILED;
+
+	if (wire_read_cstring(&s->conn, 4096, &name) < 0 ||
+	    wire_read_cstring(&s->conn, 256, &method) < 0 ||
+	    read_paths_checked(s, &refs, &bad) < 0 ||
+	    wire_read_u64(&s->conn, &repair) < 0)
+		goto out;
+	/* The client sends the payload while it reads our messages. */
+	work_start(s);
+	r = -1;
+	if (parse_cam(method, &m) < 0 || bad) {
+		struct frame_reader fr;
+
+		frame_reader_init(&fr, &s->conn);
+		if (frame_drain(&fr) < 0)
+			r = ARGS_FAILED;
+		if (bad)
+			frx_seterr("%s: invalid reference", name);
+		goto out;
+	}
+	tmp = store_tmp_name();
+	if (receive_framed(s, &m, tmp) < 0) {
+		if (s->conn.failed)
+			r = ARGS_FAILED;
+		(void)remove_tree(tmp);
+		goto out;
+	}
+	if (add_ca_object(s, name, &m, &refs, tmp, &path) < 0)
+		goto out;
+	r = reply_path_and_info(s, path);
+out:
+	strv_free(&refs);
+	free(name);
+	free(method);
+	free(tmp);
+	free(path);
+	return r;
+}
+
+/* Old layout (< 1.25 and Guix): flags, algo, then an unframed NAR. */
+static int
+op_add_to_store_old(struct session *s)
+{
+	struct strv none = STRV_INIT;
+	char *name = NULL, *algo = NULL, *tmp = NULL, *path = NULL;
+	uint64_t fixed, recursive;
+	struct cam m;
+	struct stat st;
+	int r = ARGS_FAILED;
+
+	if (wire_read_cstring(&s->conn, 4096, &name) < 0 ||
+	    wire_read_u64(&s->conn, &fixed) < 0 ||
+	    wire_read_u64(&s->conn, &recursive) < 0 ||
+	    wire_read_cstring(&s->conn, 64, &algo) < 0)
+		goto out;
+	memset(&m, 0, sizeof(m));
+	m.recursive = !fixed || recursive;
+	tmp = store_tmp_name();
+	/* The NAR is part of the arguments: errors in it end the session. */
+	if (nar_restore(conn_source, &s->conn, tmp, NULL, NULL) < 0)
+		goto out;
+	work_start(s);
+	r = -1;
+	if (hash_algo_parse(fixed ? algo : "sha256", &m.algo) < 0)
+		goto out;
+	/* A flat object travels as the NAR of one file: its contents. */
+	if (!m.recursive) {
+		if (lstat(tmp, &st) < 0 || !S_ISREG(st.st_mode)) {
+			frx_seterr("%s: flat import of something that is not "
+			    "a regular file", name);
+			goto out;
+		}
+	}
+	if (add_ca_object(s, name, &m, &none, tmp, &path) < 0)
+		goto out;
+	if (work_done(s) == 0 && wire_write_cstring(&s->conn, path) == 0)
+		r = 0;
+out:
+	if (tmp)
+		(void)remove_tree(tmp);
+	free(name);
+	free(algo);
+	free(tmp);
+	free(path);
+	return r;
+}
+
+static int
+op_add_text_to_store(struct session *s)
+{
+	struct strv refs = STRV_INIT;
+	char *name = NULL, *text = NULL, *tmp = NULL, *path = NULL;
+	size_t len;
+	struct cam m = { 1, 0, HASH_SHA256 };
+	int bad, r = ARGS_FAILED;
+
+	if (wire_read_cstring(&s->conn, 4096, &name) < 0 ||
+	    wire_read_string(&s->conn, WIRE_STRING_MAX, &text, &len) < 0 ||
+	    read_paths_checked(s, &refs, &bad) < 0)
+		goto out;
+	work_start(s);
+	r = -1;
+	if (bad) {
+		frx_seterr("%s: invalid reference", name);
+		goto out;
+	}
+	tmp = store_tmp_name();
+	if (write_file(tmp, text, len, 0644) < 0 ||
+	    add_ca_object(s, name, &m, &refs, tmp, &path) < 0)
+		goto out;
+	if (work_done(s) == 0 && wire_write_cstring(&s->conn, path) == 0)
+		r = 0;
+out:
+	strv_free(&refs);
+	free(name);
+	free(text);
+	free(tmp);
+	free(path);
+	return r;
+}
+
+/* "<drv>!<outputs>" or a plain path. */
+static int
+build_item(struct session *s, const char *item)
+{
+	const char *bang = strchr(item, '!');
+	struct strv outs = STRV_INIT;
+	char *drv;
+	int r;
+
+	if (!bang) {
+		size_t n = strlen(item);
+
+		/* Guix asks for a bare .drv to mean all of its outputs. */
+		if (s->guix && n > 4 && !strcmp(item + n - 4, ".drv"))
+			return build_derivation(s, item, NULL);
+		return build_ensure_path(s, item);
+	}
+	drv = xstrndup(item, (size_t)(bang - item));
+	if (strcmp(bang + 1, "*") != 0) {
+		char *list = xstrdup(bang + 1), *tok, *save = NULL;
+
+		for (tok = strtok_r(list, ",", &save); tok;
+		    tok = strtok_r(NULL, ",", &save))
+			strv_add(&outs, tok);
+		free(list);
+	}
+	r = build_derivation(s, drv, outs.n ? &outs : NULL);
+	strv_free(&outs);
+	free(drv);
+	return r;
+}
+
+static int
+op_build_paths(struct session *s)
+{
+	struct strv items = STRV_INIT;
+	uint64_t mode = 0;
+	size_t i;
+	int r = -1;
+
+	if (wire_read_strings(&s->conn, &items) < 0)
+		return ARGS_FAILED;
+	if (PROTO_MINOR(s->version) >= 15 &&
+	    wire_read_u64(&s->conn, &mode) < 0) {
+		strv_free(&items);
+		return ARGS_FAILED;
+	}
+	work_start(s);
+	if (mode != 0) {
+		frx_seterr("build mode %llu (repair/check) is not supported "
+		    "by frx-daemon", (unsigned long long)mode);
+		goto out;
+	}
+	for (i = 0; i < items.n; i++)
+		if (build_item(s, items.v[i]) < 0)
+			goto out;
+	if (work_done(s) == 0 && wire_write_u64(&s->conn, 1) == 0)
+		r = 0;
+out:
+	strv_free(&items);
+	return r;
+}
+
+static int
+op_ensure_path(struct session *s)
+{
+	char *path;
+	int r;
+
+	if ((r = read_path(s, &path)) < 0)
+		return r;
+	work_start(s);
+	r = build_ensure_path(s, path);
+	free(path);
+	if (r < 0)
+		return -1;
+	return work_done(s) < 0 || wire_write_u64(&s->conn, 1) < 0 ? -1 : 0;
+}
+
+static int
+op_add_temp_root(struct session *s)
+{
+	char *path;
+	int r;
+
+	if ((r = read_path(s, &path)) < 0)
+		return r;
+	work_start(s);
+	strv_addn(&s->temp_roots, path);
+	return work_done(s) < 0 || wire_write_u64(&s->conn, 1) < 0 ? -1 : 0;
+}
+
+static int
+op_add_indirect_root(struct session *s)
+{
+	char *link, *auto_link, *hex;
+	struct hash h;
+	int r = -1;
+
+	if (wire_read_cstring(&s->conn, 4096, &link) < 0)
+		return ARGS_FAILED;
+	work_start(s);
+	if (link[0] != '/') {
+		frx_seterr("indirect root '%s' is not an absolute path", link);
+		free(link);
+		return -1;
+	}
+	hash_buf(HASH_SHA1, link, strlen(link), &h);
+	hex = hash_base32(&h);
+	auto_link = xasprintf("%s/gcroots/auto/%s", cfg.statedir, hex);
+	(void)unlink(auto_link);
+	if (symlink(link, auto_link) < 0)
+		frx_seterr_errno("%s: symlink", auto_link);
+	else if (work_done(s) == 0 && wire_write_u64(&s->conn, 1) == 0)
+		r = 0;
+	free(hex);
+	free(auto_link);
+	free(link);
+	return r;
+}
+
+static int
+op_sync_with_gc(struct session *s)
+{
+	work_start(s);
+	return work_done(s) < 0 || wire_write_u64(&s->conn, 1) < 0 ? -1 : 0;
+}
+
+static int
+op_query_missing(struct session *s)
+{
+	struct strv items = STRV_INIT, willbuild = STRV_INIT,
+	    unknown = STRV_INIT, none = STRV_INIT;
+	size_t i;
+	int r = -1;
+
+	if (wire_read_strings(&s->conn, &items) < 0)
+		return ARGS_FAILED;
+	work_start(s);
+	for (i = 0; i < items.n; i++) {
+		char *bang = strchr(items.v[i], '!');
+		char *p = bang ? xstrndup(items.v[i],
+		    (size_t)(bang - items.v[i])) : xstrdup(items.v[i]);
+		struct drv d;
+		size_t k;
+		int missing = 0;
+
+		if (!bang) {
+			if (db_is_valid(s->db, p) <= 0)
+				strv_add(&unknown, p);
+			free(p);
+			continue;
+		}
+		if (load_drv(s, p, &d) < 0) {
+			strv_add(&unknown, p);
+			free(p);
+			continue;
+		}
+		for (k = 0; k < d.noutputs; k++)
+			if (*d.outputs[k].path &&
+			    db_is_valid(s->db, d.outputs[k].path) <= 0)
+				missing = 1;
+		if (missing)
+			strv_add(&willbuild, p);
+		drv_free(&d);
+		free(p);
+	}
+	strv_sort(&willbuild);
+	strv_sort(&unknown);
+	if (work_done(s) == 0 && wire_write_strings(&s->conn, &willbuild) == 0
+	    && wire_write_strings(&s->conn, &none) == 0 &&
+	    wire_write_strings(&s->conn, &unknown) == 0 &&
+	    wire_write_u64(&s->conn, 0) == 0 && wire_write_u64(&s->conn, 0) == 0)
+		r = 0;
+	strv_free(&items);
+	strv_free(&willbuild);
+	strv_free(&unknown);
+	return r;
+}
+
+static int
+op_query_drv_output_map(struct session *s)
+{
+	struct drv d;
+	char *path;
+	size_t i;
+	int r;
+
+	if ((r = read_path(s, &path)) < 0)
+		return r;
+	work_start(s);
+	r = load_drv(s, path, &d);
+	free(path);
+	if (r < 0)
+		return -1;
+	r = -1;
+	if (work_done(s) < 0 || wire_write_u64(&s->conn, d.noutputs) < 0)
+		goto out;
+	for (i = 0; i < d.noutputs; i++)
+		if (wire_write_cstring(&s->conn, d.outputs[i].name) < 0 ||
+		    wire_write_cstring(&s->conn, d.outputs[i].path) < 0)
+			goto out;
+	r = 0;
+out:
+	drv_free(&d);
+	return r;
+}
+
+static int
+op_nar_from_path(struct session *s)
+{
+	char *path;
+	int r, v;
+
+	if ((r = read_path(s, &path)) < 0)
+		return r;
+	work_start(s);
+	r = -1;
+	v = db_is_valid(s->db, path);
+	if (v == 0)
+		frx_seterr("path '%s' is not valid", path);
+	if (v > 0 && work_done(s) == 0)
+		r = nar_dump(path, conn_sink, &s->conn);
+	free(path);
+	if (r < 0 && !s->in_work)
+		return ARGS_FAILED;	/* mid-stream: nothing sane to send */
+	return r;
+}
+
+static int
+op_query_build_record(struct session *s)
+{
+	char *path, *text = NULL;
+	int r, v;
+
+	if ((r = read_path(s, &path)) < 0)
+		return r;
+	work_start(s);
+	r = -1;
+	v = db_query_build_record(s->db, path, &text);
+	if (v == 0)
+		frx_seterr("%s: no build record", path);
+	if (v > 0 && work_done(s) == 0)
+		r = wire_write_cstring(&s->conn, text);
+	free(text);
+	free(path);
+	return r;
+}
+
+/* Returns 0, -1 (reported, session goes on) or ARGS_FAILED. */
+static int
+dispatch(struct session *s, uint64_t op)
+{
+	switch (op) {
+	case OP_IS_VALID_PATH: return op_is_valid_path(s);
+	case OP_QUERY_PATH_HASH: return op_query_path_hash(s);
+	case OP_QUERY_REFERENCES:
+	case OP_QUERY_REFERRERS:
+	case OP_QUERY_VALID_DERIVERS:
+	case OP_QUERY_DERIVATION_OUTPUTS:
+	case OP_QUERY_DERIVATION_OUTPUT_NAMES:
+		return op_path_set_query(s, op);
+	case OP_ADD_TO_STORE:
+		if (!s->guix && PROTO_MINOR(s->version) >= 25)
+			return op_add_to_store_new(s);
+		return op_add_to_store_old(s);
+	case OP_ADD_TEXT_TO_STORE: return op_add_text_to_store(s);
+	case OP_BUILD_PATHS: return op_build_paths(s);
+	case OP_ENSURE_PATH: return op_ensure_path(s);
+	case OP_ADD_TEMP_ROOT: return op_add_temp_root(s);
+	case OP_ADD_INDIRECT_ROOT: return op_add_indirect_root(s);
+	case OP_SYNC_WITH_GC: return op_sync_with_gc(s);
+	case OP_QUERY_DERIVER: return op_query_deriver(s);
+	case OP_SET_OPTIONS: return op_set_options(s);
+	case OP_QUERY_ALL_VALID_PATHS: return op_query_all_valid(s);
+	case OP_QUERY_PATH_INFO: return op_query_path_info(s);
+	case OP_QUERY_PATH_FROM_HASH_PART:
+		return op_query_path_from_hash_part(s);
+	case OP_QUERY_VALID_PATHS: return op_query_valid_paths(s, 1);
+	case OP_QUERY_SUBSTITUTABLE_PATHS: return op_query_valid_paths(s, 0);
+	case OP_NAR_FROM_PATH: return op_nar_from_path(s);
+	case OP_QUERY_MISSING: return op_query_missing(s);
+	case OP_QUERY_DERIVATION_OUTPUT_MAP: return op_query_drv_output_map(s);
+	case OP_FRX_QUERY_BUILD_RECORD: return op_query_build_record(s);
+	default:
+		frx_seterr("invalid operation %llu: not supported by "
+		    "frx-daemon", (unsigned long long)op);
+		return ARGS_FAILED;
+	}
+}
+
+static int
+handshake(struct session *s)
+{
+	struct conn *c = &s->conn;
+	uint64_t magic, client, v;
+
+	if (wire_read_u64(c, &magic) < 0)
+		return -1;
+	if (magic != WORKER_MAGIC_1)
+		return frx_seterr("protocol mismatch: bad magic number");
+	if (wire_write_u64(c, WORKER_MAGIC_2) < 0 ||
+	    wire_write_u64(c, PROTO_VERSION) < 0 || conn_flush(c) < 0 ||
+	    wire_read_u64(c, &client) < 0)
+		return -1;
+	if (PROTO_MAJOR(client) != 0x100 || client < 0x10a)
+		return frx_seterr("the client's protocol version 0x%llx is "
+		    "too old", (unsigned long long)client);
+	s->guix = PROTO_MINOR(client) >= 0x60;
+	s->version = client < PROTO_VERSION ? client : PROTO_VERSION;
+	if (PROTO_MINOR(s->version) >= 14) {
+		if (wire_read_u64(c, &v) < 0)
+			return -1;
+		if (v && wire_read_u64(c, &v) < 0)
+			return -1;
+	}
+	if (PROTO_MINOR(s->version) >= 11 && wire_read_u64(c, &v) < 0)
+		return -1;
+	if (!s->guix && PROTO_MINOR(s->version) >= 33 &&
+	    wire_write_cstring(c, "frx 0.1") < 0)
+		return -1;
+	if (wire_write_u64(c, STDERR_LAST) < 0)
+		return -1;
+	return conn_flush(c);
+}
+
+static struct session *current;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	build_abort();
+	_exit(1);
+}
+
+void
+session_run(int fd, struct db *db)
+{
+	struct session s;
+	struct sigaction sa;
+	uint64_t op;
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	conn_init(&s.conn, fd);
+	s.db = db;
+	s.timeout = cfg.timeout;
+	s.max_silent = cfg.max_silent;
+	s.keep_failed = cfg.keep_failed;
+	current = &s;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (peer_cred(fd, &s.peer_uid, &s.peer_pid) < 0) {
+		dlog("error", "peer credentials: %s", frx_errmsg());
+		return;
+	}
+	s.trusted = s.peer_uid == 0 || s.peer_uid == geteuid();
+	if (handshake(&s) < 0) {
+		dlog("error", "client uid %ld: handshake: %s",
+		    (long)s.peer_uid, frx_errmsg());
+		return;
+	}
+	dlog("info", "client uid %ld pid %ld connected (protocol 0x%llx%s)",
+	    (long)s.peer_uid, (long)s.peer_pid,
+	    (unsigned long long)s.version, s.guix ? ", Guix dialect" : "");
+	for (;;) {
+		if (s.conn.rpos == s.conn.rlen && conn_flush(&s.conn) < 0)
+			break;
+		if (wire_read_u64(&s.conn, &op) < 0)
+			break;
+		r = dispatch(&s, op);
+		if (r == -1 || r == ARGS_FAILED) {
+			char *msg = xstrdup(frx_errmsg());
+
+			dlog("info", "client uid %ld: operation %llu: %s",
+			    (long)s.peer_uid, (unsigned long long)op, msg);
+			if (!s.conn.failed)
+				(void)send_error(&s, msg, 1);
+			free(msg);
+			if (r == ARGS_FAILED)
+				break;
+		}
+		if (conn_flush(&s.conn) < 0)
+			break;
+	}
+	strv_free(&s.temp_roots);
+	current = NULL;
+}
