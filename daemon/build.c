@@ -59,8 +59,8 @@ load_drv(struct session *s, const char *path, struct drv *d)
 	return 0;
 }
 
-static int
-session_loader(void *ctx, const char *path, struct drv *d)
+int
+load_drv_cb(void *ctx, const char *path, struct drv *d)
 {
 	return load_drv(ctx, path, d);
 }
@@ -740,7 +740,7 @@ build_one(struct session *s, const char *drvpath, const struct drv *d)
 	for (i = 0; i < d->noutputs; i++)
 		strv_add(&j.outpaths, d->outputs[i].path);
 	if (check_platform(drvpath, d) < 0 ||
-	    drv_check_outputs(cfg.storedir, d, session_loader, s) < 0 ||
+	    drv_check_outputs(cfg.storedir, d, load_drv_cb, s) < 0 ||
 	    job_inputs(&j) < 0 || users_acquire(&j.user) < 0 ||
 	    job_dirs(&j) < 0)
 		goto out;

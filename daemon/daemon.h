@@ -78,6 +78,8 @@ int build_ensure_path(struct session *s, const char *path);
 void build_abort(void);
 /* Load the .drv at path, which must be a valid store path. */
 int load_drv(struct session *s, const char *path, struct drv *d);
+/* load_drv as a drv_loader_fn; ctx is the session. */
+int load_drv_cb(void *ctx, const char *path, struct drv *d);
 /* The closure of the given paths, following references. */
 int closure(struct db *db, const struct strv *paths, struct strv *out);
 

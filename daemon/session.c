@@ -22,12 +22,11 @@
 #include "../lib/store.h"
 #include "daemon.h"
 #include "peercred.h"
-
-#define ARGS_FAILED -2
+#include "session.h"
 
 static unsigned tmpcounter;
 
-static int
+int
 work_start(struct session *s)
 {
 	s->in_work = 1;
@@ -63,8 +62,7 @@ session_log(struct session *s, const char *fmt, ...)
 	session_log_raw(s, msg, (size_t)n);
 }
 
-/* STDERR_LAST: the reply follows. */
-static int
+int
 work_done(struct session *s)
 {
 	s->in_work = 0;
@@ -95,7 +93,7 @@ send_error(struct session *s, const char *msg, unsigned status)
 	return conn_flush(c);
 }
 
-static int
+int
 read_path(struct session *s, char **path)
 {
 	if (wire_read_cstring(&s->conn, 4096, path) < 0)
@@ -110,7 +108,7 @@ read_path(struct session *s, char **path)
 
 /* Read a path argument; an invalid path name is reported after the
  * arguments, keeping the connection. */
-static int
+int
 read_path_arg(struct session *s, char **path, int *bad)
 {
 	char *p;
@@ -122,7 +120,7 @@ read_path_arg(struct session *s, char **path, int *bad)
 	return 0;
 }
 
-static int
+int
 read_paths_checked(struct session *s, struct strv *out, int *bad)
 {
 	size_t i;
@@ -136,7 +134,7 @@ read_paths_checked(struct session *s, struct strv *out, int *bad)
 	return 0;
 }
 
-static int
+int
 write_path_info(struct session *s, const struct path_info *pi)
 {
 	struct conn *c = &s->conn;
@@ -415,7 +413,7 @@ op_set_options(struct session *s)
 
 /* A temporary name in the store directory, so that the final rename()
  * stays on one file system; swept at start-up. */
-static char *
+char *
 store_tmp_name(void)
 {
 	return xasprintf("%s/.frx-tmp-%ld-%u", cfg.storedir, (long)getpid(),
@@ -966,6 +964,42 @@ op_query_build_record(struct session *s)
 	return r;
 }
 
+/* frx has no substituters: nothing is ever substitutable. */
+static int
+op_has_substitutes(struct session *s)
+{
+	char *path;
+
+	if (wire_read_cstring(&s->conn, 4096, &path) < 0)
+		return ARGS_FAILED;
+	free(path);
+	work_start(s);
+	return work_done(s) < 0 || wire_write_u64(&s->conn, 0) < 0 ? -1 : 0;
+}
+
+static int
+op_query_substitutable_infos(struct session *s)
+{
+	struct strv v = STRV_INIT;
+	uint64_t n, i;
+	char *k;
+
+	if (!s->guix && PROTO_MINOR(s->version) >= 22) {
+		if (wire_read_u64(&s->conn, &n) < 0 || n > WIRE_LIST_MAX)
+			return ARGS_FAILED;
+		for (i = 0; i < 2 * n; i++) {
+			if (wire_read_cstring(&s->conn, 4096, &k) < 0)
+				return ARGS_FAILED;
+			free(k);
+		}
+	} else if (wire_read_strings(&s->conn, &v) < 0) {
+		return ARGS_FAILED;
+	}
+	strv_free(&v);
+	work_start(s);
+	return work_done(s) < 0 || wire_write_u64(&s->conn, 0) < 0 ? -1 : 0;
+}
+
 /* Returns 0, -1 (reported, session goes on) or ARGS_FAILED. */
 static int
 dispatch(struct session *s, uint64_t op)
@@ -1001,6 +1035,20 @@ dispatch(struct session *s, uint64_t op)
 	case OP_QUERY_MISSING: return op_query_missing(s);
 	case OP_QUERY_DERIVATION_OUTPUT_MAP: return op_query_drv_output_map(s);
 	case OP_FRX_QUERY_BUILD_RECORD: return op_query_build_record(s);
+	case OP_ADD_TO_STORE_NAR: return op_add_to_store_nar(s);
+	case OP_VERIFY_STORE: return op_verify_store(s);
+	case OP_FIND_ROOTS: return op_find_roots(s);
+	case OP_COLLECT_GARBAGE: return op_collect_garbage(s);
+	case OP_BUILD_PATHS_WITH_RESULTS:
+		return op_build_paths_with_results(s);
+	case OP_HAS_SUBSTITUTES: return op_has_substitutes(s);
+	case OP_QUERY_SUBSTITUTABLE_PATH_INFOS:
+		return op_query_substitutable_infos(s);
+	case OP_ADD_SIGNATURES:
+	case OP_OPTIMISE_STORE:
+	case OP_IMPORT_PATHS:
+	case OP_QUERY_FAILED_PATHS:
+		return op_unsupported_after_args(s, op);
 	default:
 		frx_seterr("invalid operation %llu: not supported by "
 		    "frx-daemon", (unsigned long long)op);
