@@ -142,6 +142,8 @@ struct job {
 	int started;
 };
 
+static int is_builtin(const struct drv *d);
+
 static char *
 build_hostname(const char *drvpath, const struct drv *d)
 {
@@ -336,8 +338,10 @@ job_dirs(struct job *j)
 		return frx_seterr_errno("%s: mkdir", j->tmp);
 	if (chown(j->tmp, j->user.uid, j->user.gid) < 0)
 		return frx_seterr_errno("%s: chown", j->tmp);
-	/* The build user must reach /tmp through top. */
-	if (chmod(j->top, 0711) < 0)
+	/* Only the built-in fetcher, which runs as the build user outside
+	 * any sandbox, must reach tmp through top; a sandboxed build's
+	 * files stay out of other host users' reach while it runs. */
+	if (is_builtin(j->d) && chmod(j->top, 0711) < 0)
 		return frx_seterr_errno("%s: chmod", j->top);
 	return 0;
 }

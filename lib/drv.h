@@ -75,6 +75,15 @@ int drv_hash_modulo(const char *storedir, const struct drv *d, int mask,
     drv_loader_fn load, void *ctx, struct hash *out);
 
 /*
+ * The text whose sha256 drv_hash_modulo returns, appended to out: the
+ * substituted (and, with mask, masked) ATerm, or for a fixed-output
+ * derivation the "fixed:out:<[r:]algo>:<hex>:<path>" string.  Added for
+ * tests and for diagnosing hash mismatches.
+ */
+int drv_modulo_text(const char *storedir, const struct drv *d, int mask,
+    drv_loader_fn load, void *ctx, struct buf *out);
+
+/*
  * Fill in the output paths of d (and the env entries named after outputs),
  * as the evaluator does: for fixed outputs from the hash, for the others
  * from H_mask.  d's name comes from env "name".
@@ -90,7 +99,8 @@ int drv_check_outputs(const char *storedir, const struct drv *d,
     drv_loader_fn load, void *ctx);
 
 /* The store path of the .drv file for d named "<name>.drv": a text path
- * whose references are the input sources and input derivations. */
+ * whose references are the input sources and input derivations.  With
+ * name NULL, env "name" is used. */
 char *drv_store_path(const char *storedir, const struct drv *d,
     const char *name);
 

@@ -22,7 +22,18 @@ int refs_scan_path(const char *storedir, const char *path,
 int refs_scan_buf(const char *storedir, const void *p, size_t n,
     const struct strv *candidates, struct strv *found);
 
-
+/*
+ * Incremental scanning, for bytes that arrive in pieces (e.g. a NAR read
+ * from a client): feed any chunking, matches across pieces are found.
+ * refs_scanner_new returns NULL with a message if a candidate is not a
+ * store path in storedir; refs_scanner_finish appends the paths found to
+ * found (sorted) and frees the scanner.
+ */
+struct refs_scanner;
+struct refs_scanner *refs_scanner_new(const char *storedir,
+    const struct strv *candidates);
+void refs_scanner_feed(struct refs_scanner *s, const void *p, size_t n);
+void refs_scanner_finish(struct refs_scanner *s, struct strv *found);
 
 /*
  * One pass over the NAR of path: its sha256 and size, and the references

@@ -1,0 +1,706 @@
+/*
+ * nar.c: writing and reading NAR archives (PROTOCOL.md section 8).
+ *
+ * The writer walks the tree with openat/fstatat relative to directory
+ * descriptors and never follows a symlink.  Small tokens are gathered in a
+ * 64 KiB buffer; file contents are read in 64 KiB blocks and handed to the
+ * sink without another copy, so hashing a NAR costs about as much as
+ * hashing the bytes.
+ *
+ * The reader is strict: it accepts exactly what the writer produces.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nar.h"
+#include "util.h"
+
+#define NAR_BUFSZ 65536
+#define NAR_NAME_MAX 255
+#define NAR_TARGET_MAX 4095
+#define NAR_TOKEN_MAX 16
+#define NAR_DEPTH_MAX 1024
+
+static const char nar_magic[] = "nix-archive-1";
+
+/* ------------------------------------------------------------------ */
+/* Writer */
+
+struct nar_writer {
+	nar_sink_fn sink;
+	void *ctx;
+	size_t len;
+	unsigned char buf[NAR_BUFSZ];
+	unsigned char io[NAR_BUFSZ];
+};
+
+static int
+w_flush(struct nar_writer *w)
+{
+	int r = 0;
+
+	if (w->len > 0)
+		r = w->sink(w->ctx, w->buf, w->len);
+	w->len = 0;
+	return r;
+}
+
+static int
+w_add(struct nar_writer *w, const void *p, size_t n)
+{
+	if (n > sizeof(w->buf) - w->len) {
+		if (w_flush(w) < 0)
+			return -1;
+		if (n >= sizeof(w->buf))
+			return w->sink(w->ctx, p, n);
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+	return 0;
+}
+
+static int
+w_u64(struct nar_writer *w, uint64_t v)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	return w_add(w, b, 8);
+}
+
+static int
+w_pad(struct nar_writer *w, uint64_t n)
+{
+	static const unsigned char zero[8];
+
+	if (n % 8 == 0)
+		return 0;
+	return w_add(w, zero, 8 - n % 8);
+}
+
+static int
+w_bytes(struct nar_writer *w, const void *p, size_t n)
+{
+	if (w_u64(w, n) < 0 || w_add(w, p, n) < 0)
+		return -1;
+	return w_pad(w, n);
+}
+
+static int
+w_str(struct nar_writer *w, const char *s)
+{
+	return w_bytes(w, s, strlen(s));
+}
+
+/* Several tokens in a row, NULL-terminated. */
+static int
+w_strs(struct nar_writer *w, const char *const *v)
+{
+	for (; *v != NULL; v++)
+		if (w_str(w, *v) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+dump_contents(struct nar_writer *w, int fd, const char *path,
+    uint64_t size)
+{
+	uint64_t left = size;
+	ssize_t r;
+
+	if (w_u64(w, size) < 0)
+		return -1;
+	while (left > 0) {
+		r = read(fd, w->io,
+		    left < NAR_BUFSZ ? (size_t)left : NAR_BUFSZ);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return frx_seterr_errno("%s: cannot read", path);
+		if (r == 0)
+			return frx_seterr("%s: file shrank while archiving",
+			    path);
+		if (w_add(w, w->io, (size_t)r) < 0)
+			return -1;
+		left -= (uint64_t)r;
+	}
+	return w_pad(w, size);
+}
+
+static int
+dump_regular(struct nar_writer *w, int dfd, const char *name,
+    const char *path)
+{
+	static const char *const head[] = { "(", "type", "regular", NULL };
+	static const char *const exec[] = { "executable", "", NULL };
+	struct stat st;
+	int fd, r;
+
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return frx_seterr_errno("%s: cannot open", path);
+	if (fstat(fd, &st) < 0) {
+		frx_seterr_errno("%s: cannot stat", path);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return frx_seterr("%s: changed type while archiving", path);
+	}
+	r = w_strs(w, head);
+	if (r == 0 && (st.st_mode & S_IXUSR))
+		r = w_strs(w, exec);
+	if (r == 0)
+		r = w_str(w, "contents");
+	if (r == 0)
+		r = dump_contents(w, fd, path, (uint64_t)st.st_size);
+	if (r == 0)
+		r = w_str(w, ")");
+	close(fd);
+	return r;
+}
+
+static int
+dump_symlink(struct nar_writer *w, int dfd, const char *name,
+    const char *path, size_t hint)
+{
+	static const char *const head[] = { "(", "type", "symlink", "target",
+	    NULL };
+	size_t cap = hint + 1 < 256 ? 256 : hint + 1;
+	char *target = NULL;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		target = xrealloc(target, cap);
+		n = readlinkat(dfd, name, target, cap);
+		if (n < 0) {
+			free(target);
+			return frx_seterr_errno("%s: cannot read link", path);
+		}
+		if ((size_t)n < cap)
+			break;
+		cap *= 2;
+	}
+	r = w_strs(w, head);
+	if (r == 0)
+		r = w_bytes(w, target, (size_t)n);
+	if (r == 0)
+		r = w_str(w, ")");
+	free(target);
+	return r;
+}
+
+static int dump_node(struct nar_writer *w, int dfd, const char *name,
+    const char *path);
+
+static int
+dump_entries(struct nar_writer *w, int fd, const char *path)
+{
+	static const char *const ent[] = { "entry", "(", "name", NULL };
+	struct strv names = STRV_INIT;
+	struct dirent *de;
+	char *sub;
+	DIR *d;
+	size_t i;
+	int r = 0;
+
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return frx_seterr_errno("%s: cannot read directory", path);
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			strv_add(&names, de->d_name);
+		errno = 0;
+	}
+	if (errno != 0)
+		r = frx_seterr_errno("%s: cannot read directory", path);
+	strv_sort(&names);
+	for (i = 0; r == 0 && i < names.n; i++) {
+		sub = xasprintf("%s/%s", path, names.v[i]);
+		r = w_strs(w, ent);
+		if (r == 0)
+			r = w_str(w, names.v[i]);
+		if (r == 0)
+			r = w_str(w, "node");
+		if (r == 0)
+			r = dump_node(w, dirfd(d), names.v[i], sub);
+		if (r == 0)
+			r = w_str(w, ")");
+		free(sub);
+	}
+	strv_free(&names);
+	closedir(d);
+	return r;
+}
+
+static int
+dump_dir(struct nar_writer *w, int dfd, const char *name, const char *path)
+{
+	static const char *const head[] = { "(", "type", "directory", NULL };
+	int fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return frx_seterr_errno("%s: cannot open directory", path);
+	if (w_strs(w, head) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (dump_entries(w, fd, path) < 0)
+		return -1;
+	return w_str(w, ")");
+}
+
+static int
+dump_node(struct nar_writer *w, int dfd, const char *name, const char *path)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return frx_seterr_errno("%s: cannot stat", path);
+	if (S_ISREG(st.st_mode))
+		return dump_regular(w, dfd, name, path);
+	if (S_ISLNK(st.st_mode))
+		return dump_symlink(w, dfd, name, path, (size_t)st.st_size);
+	if (S_ISDIR(st.st_mode))
+		return dump_dir(w, dfd, name, path);
+	return frx_seterr("%s: file type cannot be archived", path);
+}
+
+int
+nar_dump(const char *path, nar_sink_fn sink, void *ctx)
+{
+	struct nar_writer *w;
+	int r;
+
+	w = xmalloc(sizeof(*w));
+	w->sink = sink;
+	w->ctx = ctx;
+	w->len = 0;
+	r = w_str(w, nar_magic);
+	if (r == 0)
+		r = dump_node(w, AT_FDCWD, path, path);
+	if (r == 0)
+		r = w_flush(w);
+	free(w);
+	return r;
+}
+
+struct hash_sink {
+	struct hash_ctx *hc;
+	uint64_t size;
+};
+
+static int
+hash_sink(void *ctx, const void *p, size_t n)
+{
+	struct hash_sink *hs = ctx;
+
+	hash_ctx_update(hs->hc, p, n);
+	hs->size += n;
+	return 0;
+}
+
+int
+nar_hash_path(const char *path, struct hash *sha256, uint64_t *size)
+{
+	struct hash_sink hs;
+	struct hash h;
+	int r;
+
+	hs.hc = hash_ctx_new(HASH_SHA256);
+	hs.size = 0;
+	r = nar_dump(path, hash_sink, &hs);
+	hash_ctx_final(hs.hc, &h);
+	if (r < 0)
+		return -1;
+	if (sha256 != NULL)
+		*sha256 = h;
+	if (size != NULL)
+		*size = hs.size;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reader */
+
+struct nar_reader {
+	nar_source_fn src;
+	void *ctx;
+	nar_sink_fn copy;
+	void *copyctx;
+	struct hash_ctx *hc;
+	uint64_t off;
+	int create;
+	struct buf path;	/* current object, for messages */
+	unsigned char io[NAR_BUFSZ];
+};
+
+static int
+r_err(struct nar_reader *r, const char *what)
+{
+	return frx_seterr("%s: bad NAR at offset %llu: %s",
+	    r->path.len ? r->path.data : "NAR", (unsigned long long)r->off,
+	    what);
+}
+
+static int
+r_read(struct nar_reader *r, void *p, size_t n)
+{
+	if (r->src(r->ctx, p, n) < 0)
+		return -1;
+	if (r->hc != NULL)
+		hash_ctx_update(r->hc, p, n);
+	if (r->copy != NULL && r->copy(r->copyctx, p, n) < 0)
+		return -1;
+	r->off += n;
+	return 0;
+}
+
+static int
+r_u64(struct nar_reader *r, uint64_t *v)
+{
+	unsigned char b[8];
+	int i;
+
+	if (r_read(r, b, 8) < 0)
+		return -1;
+	*v = 0;
+	for (i = 7; i >= 0; i--)
+		*v = *v << 8 | b[i];
+	return 0;
+}
+
+static int
+r_pad(struct nar_reader *r, uint64_t n)
+{
+	unsigned char b[8];
+	size_t k, i;
+
+	if (n % 8 == 0)
+		return 0;
+	k = 8 - n % 8;
+	if (r_read(r, b, k) < 0)
+		return -1;
+	for (i = 0; i < k; i++)
+		if (b[i] != 0)
+			return r_err(r, "non-zero padding");
+	return 0;
+}
+
+/* Read a string of at most max bytes into s (NUL-terminated). */
+static int
+r_str(struct nar_reader *r, char *s, size_t max, size_t *lenp)
+{
+	uint64_t len;
+
+	if (r_u64(r, &len) < 0)
+		return -1;
+	if (len > max)
+		return r_err(r, "string too long");
+	if (r_read(r, s, (size_t)len) < 0 || r_pad(r, len) < 0)
+		return -1;
+	s[len] = '\0';
+	if (lenp != NULL)
+		*lenp = (size_t)len;
+	return 0;
+}
+
+static int
+r_expect(struct nar_reader *r, const char *tok)
+{
+	char s[NAR_TOKEN_MAX + 1], what[64];
+	size_t len;
+
+	if (r_str(r, s, NAR_TOKEN_MAX, &len) < 0)
+		return -1;
+	if (len != strlen(tok) || memcmp(s, tok, len) != 0) {
+		snprintf(what, sizeof(what), "expected \"%s\"", tok);
+		return r_err(r, what);
+	}
+	return 0;
+}
+
+/* Copy len content bytes to fd (or nowhere when fd < 0). */
+static int
+r_contents(struct nar_reader *r, int fd, uint64_t len)
+{
+	uint64_t left = len;
+	size_t n;
+
+	while (left > 0) {
+		n = left < NAR_BUFSZ ? (size_t)left : NAR_BUFSZ;
+		if (r_read(r, r->io, n) < 0)
+			return -1;
+		if (fd >= 0 && write_full(fd, r->io, n) < 0)
+			return frx_seterr_errno("%s: cannot write",
+			    r->path.data);
+		left -= n;
+	}
+	return r_pad(r, len);
+}
+
+static int
+r_regular(struct nar_reader *r, int dfd, const char *name)
+{
+	char tok[NAR_TOKEN_MAX + 1];
+	uint64_t len;
+	int exec = 0, fd = -1, rc;
+
+	if (r_str(r, tok, NAR_TOKEN_MAX, NULL) < 0)
+		return -1;
+	if (strcmp(tok, "executable") == 0) {
+		if (r_str(r, tok, NAR_TOKEN_MAX, NULL) < 0)
+			return -1;
+		if (tok[0] != '\0')
+			return r_err(r, "bad executable marker");
+		exec = 1;
+		if (r_str(r, tok, NAR_TOKEN_MAX, NULL) < 0)
+			return -1;
+	}
+	if (strcmp(tok, "contents") != 0)
+		return r_err(r, "expected \"contents\"");
+	if (r->create) {
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, exec ? 0755 : 0644);
+		if (fd < 0)
+			return frx_seterr_errno("%s: cannot create",
+			    r->path.data);
+		if (fchmod(fd, exec ? 0755 : 0644) < 0) {
+			frx_seterr_errno("%s: cannot chmod", r->path.data);
+			close(fd);
+			return -1;
+		}
+	}
+	rc = r_u64(r, &len);
+	if (rc == 0)
+		rc = r_contents(r, fd, len);
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = frx_seterr_errno("%s: cannot close", r->path.data);
+	if (rc == 0)
+		rc = r_expect(r, ")");
+	return rc;
+}
+
+static int
+r_symlink(struct nar_reader *r, int dfd, const char *name)
+{
+	char target[NAR_TARGET_MAX + 1];
+	size_t len;
+
+	if (r_expect(r, "target") < 0 ||
+	    r_str(r, target, NAR_TARGET_MAX, &len) < 0)
+		return -1;
+	if (len == 0 || memchr(target, '\0', len) != NULL)
+		return r_err(r, "bad symlink target");
+	if (r->create && symlinkat(target, dfd, name) < 0)
+		return frx_seterr_errno("%s: cannot create symlink",
+		    r->path.data);
+	return r_expect(r, ")");
+}
+
+static int r_node(struct nar_reader *r, int dfd, const char *name,
+    int depth);
+
+static int
+check_name(struct nar_reader *r, const char *name, size_t len,
+    const char *prev)
+{
+	if (len == 0 || memchr(name, '\0', len) != NULL ||
+	    memchr(name, '/', len) != NULL)
+		return r_err(r, "bad entry name");
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return r_err(r, "entry name is \".\" or \"..\"");
+	if (prev != NULL && strcmp(prev, name) >= 0)
+		return r_err(r, "entry names unsorted or duplicated");
+	return 0;
+}
+
+static int
+r_entry(struct nar_reader *r, int fd, char *prev, int depth)
+{
+	char name[NAR_NAME_MAX + 1];
+	size_t len, saved;
+	int rc;
+
+	if (r_expect(r, "(") < 0 || r_expect(r, "name") < 0 ||
+	    r_str(r, name, NAR_NAME_MAX, &len) < 0)
+		return -1;
+	if (check_name(r, name, len, prev[0] ? prev : NULL) < 0)
+		return -1;
+	memcpy(prev, name, len + 1);
+	if (r_expect(r, "node") < 0)
+		return -1;
+	saved = r->path.len;
+	buf_addc(&r->path, '/');
+	buf_adds(&r->path, name);
+	rc = r_node(r, fd, name, depth + 1);
+	r->path.len = saved;
+	r->path.data[saved] = '\0';
+	if (rc < 0)
+		return -1;
+	return r_expect(r, ")");
+}
+
+static int
+r_directory(struct nar_reader *r, int dfd, const char *name, int depth)
+{
+	char prev[NAR_NAME_MAX + 1] = "";
+	char tok[NAR_TOKEN_MAX + 1];
+	int fd = -1, rc = 0;
+
+	if (r->create) {
+		if (mkdirat(dfd, name, 0755) < 0)
+			return frx_seterr_errno("%s: cannot create directory",
+			    r->path.data);
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (fd < 0)
+			return frx_seterr_errno("%s: cannot open directory",
+			    r->path.data);
+		if (fchmod(fd, 0755) < 0)
+			rc = frx_seterr_errno("%s: cannot chmod",
+			    r->path.data);
+	}
+	while (rc == 0) {
+		rc = r_str(r, tok, NAR_TOKEN_MAX, NULL);
+		if (rc < 0 || strcmp(tok, ")") == 0)
+			break;
+		if (strcmp(tok, "entry") != 0)
+			rc = r_err(r, "expected \"entry\" or \")\"");
+		else
+			rc = r_entry(r, fd, prev, depth);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int
+r_node(struct nar_reader *r, int dfd, const char *name, int depth)
+{
+	char tok[NAR_TOKEN_MAX + 1];
+
+	if (depth > NAR_DEPTH_MAX)
+		return r_err(r, "directories nested too deeply");
+	if (r_expect(r, "(") < 0 || r_expect(r, "type") < 0 ||
+	    r_str(r, tok, NAR_TOKEN_MAX, NULL) < 0)
+		return -1;
+	if (strcmp(tok, "regular") == 0)
+		return r_regular(r, dfd, name);
+	if (strcmp(tok, "symlink") == 0)
+		return r_symlink(r, dfd, name);
+	if (strcmp(tok, "directory") == 0)
+		return r_directory(r, dfd, name, depth);
+	return r_err(r, "unknown node type");
+}
+
+static int
+r_nar(struct nar_reader *r, const char *dest)
+{
+	if (r_expect(r, nar_magic) < 0)
+		return -1;
+	return r_node(r, AT_FDCWD, dest, 0);
+}
+
+static struct nar_reader *
+reader_new(nar_source_fn src, void *ctx)
+{
+	struct nar_reader *r = xcalloc(1, sizeof(*r));
+
+	r->src = src;
+	r->ctx = ctx;
+	return r;
+}
+
+static void
+reader_free(struct nar_reader *r)
+{
+	buf_free(&r->path);
+	free(r);
+}
+
+int
+nar_restore(nar_source_fn src, void *ctx, const char *dest,
+    struct hash *hash_out, uint64_t *size_out)
+{
+	struct nar_reader *r = reader_new(src, ctx);
+	struct stat st;
+	struct hash h;
+	int rc;
+
+	if (lstat(dest, &st) == 0) {
+		reader_free(r);
+		return frx_seterr("%s: already exists", dest);
+	}
+	r->create = 1;
+	r->hc = hash_ctx_new(HASH_SHA256);
+	buf_adds(&r->path, dest);
+	rc = r_nar(r, dest);
+	hash_ctx_final(r->hc, &h);
+	if (rc < 0) {
+		char msg[FRX_ERRMAX];
+
+		memcpy(msg, frx_errmsg(), sizeof(msg));
+		(void)remove_tree(dest);	/* best effort; report cause */
+		frx_seterr("%s", msg);
+	} else {
+		if (hash_out != NULL)
+			*hash_out = h;
+		if (size_out != NULL)
+			*size_out = r->off;
+	}
+	reader_free(r);
+	return rc;
+}
+
+int
+nar_skip(nar_source_fn src, void *ctx, nar_sink_fn copy, void *copyctx)
+{
+	struct nar_reader *r = reader_new(src, ctx);
+	int rc;
+
+	r->copy = copy;
+	r->copyctx = copyctx;
+	rc = r_nar(r, NULL);
+	reader_free(r);
+	return rc;
+}
+
+int
+nar_membuf_read(void *ctx, void *p, size_t n)
+{
+	struct nar_membuf *m = ctx;
+
+	if (n > m->len - m->off)
+		return frx_seterr("NAR: unexpected end of data at offset %zu",
+		    m->len);
+	memcpy(p, m->p + m->off, n);
+	m->off += n;
+	return 0;
+}
+
+int
+nar_buf_sink(void *ctx, const void *p, size_t n)
+{
+	buf_add(ctx, p, n);
+	return 0;
+}

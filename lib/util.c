@@ -1,0 +1,613 @@
+/*
+ * util.c: error messages, allocation, buffers, string lists, full I/O and
+ * the small file-system helpers every component uses.
+ */
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static _Thread_local char errbuf[FRX_ERRMAX];
+
+/* Append ": " and s to errbuf, truncating. */
+static void
+err_append(const char *s)
+{
+	size_t len = strlen(errbuf), n;
+
+	if (len + 3 > sizeof(errbuf))
+		return;
+	memcpy(errbuf + len, ": ", 2);
+	len += 2;
+	n = strlen(s);
+	if (n > sizeof(errbuf) - 1 - len)
+		n = sizeof(errbuf) - 1 - len;
+	memcpy(errbuf + len, s, n);
+	errbuf[len + n] = '\0';
+}
+
+int
+frx_seterr(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+frx_seterr_errno(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	va_end(ap);
+	err_append(strerror(saved));
+	errno = saved;
+	return -1;
+}
+
+int
+frx_preferr(const char *fmt, ...)
+{
+	char old[FRX_ERRMAX];
+	va_list ap;
+
+	memcpy(old, errbuf, sizeof(old));
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	va_end(ap);
+	err_append(old);
+	return -1;
+}
+
+const char *
+frx_errmsg(void)
+{
+	return errbuf;
+}
+
+static void
+oom(void)
+{
+	static const char msg[] = "frx: out of memory\n";
+
+	(void)write(2, msg, sizeof(msg) - 1);
+	abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *p = xmalloc(len + 1);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	buf_grow(&b, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(b.data, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return b.data;
+}
+
+void
+buf_grow(struct buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+
+	if (need < b->len)
+		oom();
+	if (need <= b->cap)
+		return;
+	if (b->cap < 64)
+		b->cap = 64;
+	while (b->cap < need) {
+		if (b->cap > SIZE_MAX / 2)
+			b->cap = need;
+		else
+			b->cap *= 2;
+	}
+	b->data = xrealloc(b->data, b->cap);
+	b->data[b->len] = '\0';
+}
+
+void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	buf_grow(b, n);
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_addc(struct buf *b, char c)
+{
+	buf_add(b, &c, 1);
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	buf_grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data != NULL)
+		b->data[0] = '\0';
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+char *
+buf_steal(struct buf *b)
+{
+	char *p;
+
+	buf_grow(b, 0);
+	p = b->data;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+void
+strv_addn(struct strv *s, char *str)
+{
+	if (s->n + 1 >= s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 8;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n++] = str;
+	s->v[s->n] = NULL;
+}
+
+void
+strv_add(struct strv *s, const char *str)
+{
+	strv_addn(s, xstrdup(str));
+}
+
+static int
+strcmp_p(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+strv_sort(struct strv *s)
+{
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), strcmp_p);
+}
+
+void
+strv_uniq(struct strv *s)
+{
+	size_t i, j;
+
+	if (s->n < 2)
+		return;
+	for (i = 1, j = 1; i < s->n; i++) {
+		if (strcmp(s->v[i], s->v[j - 1]) == 0)
+			free(s->v[i]);
+		else
+			s->v[j++] = s->v[i];
+	}
+	s->n = j;
+	s->v[j] = NULL;
+}
+
+int
+strv_contains(const struct strv *s, const char *str)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], str) == 0)
+			return 1;
+	return 0;
+}
+
+void
+strv_free(struct strv *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
+
+int
+write_full(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	ssize_t r;
+
+	while (n > 0) {
+		r = write(fd, c, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int
+read_full(int fd, void *p, size_t n)
+{
+	char *c = p;
+	ssize_t r;
+
+	while (n > 0) {
+		r = read(fd, c, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = 0;
+			return -1;
+		}
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int
+read_file(const char *path, struct buf *b)
+{
+	ssize_t r;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return frx_seterr_errno("%s: cannot open", path);
+	for (;;) {
+		buf_grow(b, 65536);
+		r = read(fd, b->data + b->len, b->cap - b->len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			frx_seterr_errno("%s: cannot read", path);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		b->len += (size_t)r;
+		b->data[b->len] = '\0';
+	}
+	close(fd);
+	return 0;
+}
+
+int
+write_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    mode);
+	if (fd < 0)
+		return frx_seterr_errno("%s: cannot create", path);
+	if (write_full(fd, p, n) < 0) {
+		frx_seterr_errno("%s: cannot write", path);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return frx_seterr_errno("%s: cannot close", path);
+	return 0;
+}
+
+int
+mkdirs(const char *path, mode_t mode)
+{
+	struct stat st;
+	char *p, *s;
+
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		errno = ENOTDIR;
+		return frx_seterr_errno("%s: cannot create directory", path);
+	}
+	p = xstrdup(path);
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			frx_seterr_errno("%s: cannot create directory %s",
+			    path, p);
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	free(p);
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return frx_seterr_errno("%s: cannot create directory", path);
+	return 0;
+}
+
+/*
+ * Remove everything inside the directory dfd (which is `path`, for
+ * messages).  Entries on another file system are refused rather than
+ * entered: a bind mount inside a build tree must never be emptied.
+ */
+static int rm_dir_contents(int dfd, const char *path, dev_t dev);
+
+/*
+ * Open the directory name in dfd without following a symlink, making it
+ * readable first if its mode keeps even us out.  The mode is changed on
+ * the descriptor where possible so that a swapped-in symlink cannot
+ * redirect the chmod.
+ */
+static int
+open_dir_rw(int dfd, const char *name, const char *path, dev_t dev)
+{
+	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	struct stat st;
+	int fd;
+
+	fd = openat(dfd, name, flags);
+	if (fd < 0 && errno == EACCES &&
+	    fchmodat(dfd, name, S_IRWXU, AT_SYMLINK_NOFOLLOW) == 0)
+		fd = openat(dfd, name, flags);
+	if (fd < 0 && errno == EACCES && fchmodat(dfd, name, S_IRWXU, 0) == 0)
+		fd = openat(dfd, name, flags);
+	if (fd < 0)
+		return frx_seterr_errno("%s: cannot open", path);
+	if (fstat(fd, &st) < 0) {
+		frx_seterr_errno("%s: cannot stat", path);
+		close(fd);
+		return -1;
+	}
+	if (st.st_dev != dev) {
+		frx_seterr("%s: is on another file system, not removing it",
+		    path);
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & S_IRWXU) != S_IRWXU &&
+	    fchmod(fd, (st.st_mode & 07777) | S_IRWXU) < 0) {
+		frx_seterr_errno("%s: cannot make writable", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+rm_entry(int dfd, const char *name, char *path, dev_t dev)
+{
+	struct stat st;
+	int fd, r;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = errno == ENOENT ? 0 :
+		    frx_seterr_errno("%s: cannot stat", path);
+		free(path);
+		return r;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = 0;
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+			r = frx_seterr_errno("%s: cannot remove", path);
+		free(path);
+		return r;
+	}
+	if (st.st_dev != dev) {
+		frx_seterr("%s: is on another file system, not removing it",
+		    path);
+		free(path);
+		return -1;
+	}
+	fd = open_dir_rw(dfd, name, path, dev);
+	if (fd < 0) {
+		free(path);
+		return -1;
+	}
+	r = rm_dir_contents(fd, path, dev);
+	if (r == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = frx_seterr_errno("%s: cannot remove", path);
+	free(path);
+	return r;
+}
+
+static int
+rm_dir_contents(int dfd, const char *path, dev_t dev)
+{
+	struct dirent *de;
+	struct strv names = STRV_INIT;
+	DIR *d;
+	size_t i;
+	int r = 0;
+
+	d = fdopendir(dfd);
+	if (d == NULL) {
+		frx_seterr_errno("%s: cannot read directory", path);
+		close(dfd);
+		return -1;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			strv_add(&names, de->d_name);
+		errno = 0;
+	}
+	if (errno != 0)
+		r = frx_seterr_errno("%s: cannot read directory", path);
+	for (i = 0; r == 0 && i < names.n; i++)
+		r = rm_entry(dirfd(d), names.v[i],
+		    xasprintf("%s/%s", path, names.v[i]), dev);
+	strv_free(&names);
+	closedir(d);
+	return r;
+}
+
+int
+remove_tree(const char *path)
+{
+	struct stat st;
+	char *dir, *slash;
+	const char *base;
+	int dfd, r;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return frx_seterr_errno("%s: cannot stat", path);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return frx_seterr_errno("%s: cannot remove", path);
+		return 0;
+	}
+	dir = xstrdup(path);
+	while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
+		dir[strlen(dir) - 1] = '\0';
+	slash = strrchr(dir, '/');
+	if (slash == NULL) {
+		base = dir;
+		dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else if (slash == dir) {
+		base = slash + 1;
+		dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		*slash = '\0';
+		base = slash + 1;
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (dfd < 0) {
+		r = frx_seterr_errno("%s: cannot open parent directory", path);
+		free(dir);
+		return r;
+	}
+	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		r = frx_seterr("%s: refusing to remove", path);
+	else
+		r = rm_entry(dfd, base, xstrdup(path), st.st_dev);
+	close(dfd);
+	free(dir);
+	return r;
+}
+
+int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,943 @@
+/*
+ * freebsd.c: the sandbox backend for FreeBSD, built on a jail.
+ *
+ * sandbox_start() builds a thin jail root under spec->root from the plan:
+ * nullfs mounts of host paths and inputs (read-only where asked, always
+ * nosuid), a devfs with every node hidden except the few the plan names,
+ * a tmpfs for /dev/shm, generated /etc files.  It then creates a
+ * persistent jail on that root (no child jails, statfs limited to the
+ * jail, no network unless the build is a fixed-output one) and forks the
+ * builder, which attaches to the jail, drops to the build user and execs.
+ *
+ * Unlike Linux namespaces, these mounts live in the host's mount table,
+ * so every mount and the jail id are written to a ledger before they are
+ * made; sandbox_recover() uses it after a crash.  sandbox_kill() removes
+ * the jail, which kills every process in it.  See doc/sandbox.md.
+ */
+#include <sys/param.h>
+#include <sys/ioctl.h>
+#include <sys/jail.h>
+#include <sys/procctl.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/ucred.h>
+#include <sys/mount.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include <fs/devfs/devfs.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <jail.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+#define STATUS_MAX 4096
+#define UNMOUNT_TRIES 8		/* 10 ms doubling: about 2.5 s in all */
+
+struct sandbox {
+	pid_t pid;		/* the builder */
+	int jid;		/* -1 when there is no jail (any more) */
+	int reaped;
+	int status;
+	char *root;		/* canonical host path of the jail root */
+	char *ledger;
+	int ledger_fd;
+	void (*notice)(const char *line);
+	struct strv mounts;	/* in the order they were made */
+	uid_t obs_uid;
+	gid_t obs_gid;
+	char *obs_hostname;
+};
+
+const char *
+sandbox_mode(void)
+{
+	return "freebsd-jail";
+}
+
+static int
+path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 &&
+	    (path[n] == '\0' || path[n] == '/');
+}
+
+/* Tell the daemon about trouble worked around; best effort. */
+static void
+notice(const struct sandbox *sb, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (sb == NULL || sb->notice == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	sb->notice(line);
+}
+
+/* Record what is about to exist, before it exists. */
+static int
+ledger_note(struct sandbox *sb, const char *what, const char *value)
+{
+	char *line;
+	int r = 0;
+
+	if (sb->ledger_fd < 0)
+		return 0;
+	line = xasprintf("%s %s\n", what, value);
+	if (write_full(sb->ledger_fd, line, strlen(line)) < 0)
+		r = frx_seterr_errno("sandbox: write ledger %s", sb->ledger);
+	free(line);
+	return r;
+}
+
+/* ---- mounts ---- */
+
+struct mntopts {
+	struct iovec iov[16];
+	unsigned int n;
+	char errmsg[256];
+};
+
+static void
+opt(struct mntopts *o, const char *name, const char *value)
+{
+	o->iov[o->n].iov_base = (void *)(uintptr_t)name;
+	o->iov[o->n].iov_len = strlen(name) + 1;
+	o->n++;
+	o->iov[o->n].iov_base = (void *)(uintptr_t)value;
+	o->iov[o->n].iov_len = value != NULL ? strlen(value) + 1 : 0;
+	o->n++;
+}
+
+static int
+do_nmount(struct sandbox *sb, struct mntopts *o, int flags,
+    const char *what, const char *path)
+{
+	o->errmsg[0] = '\0';
+	o->iov[o->n].iov_base = (void *)(uintptr_t)"errmsg";
+	o->iov[o->n].iov_len = sizeof("errmsg");
+	o->n++;
+	o->iov[o->n].iov_base = o->errmsg;
+	o->iov[o->n].iov_len = sizeof(o->errmsg);
+	o->n++;
+	if (ledger_note(sb, "mount", path) < 0)
+		return -1;
+	if (nmount(o->iov, o->n, flags) < 0)
+		return frx_seterr("sandbox: mount %s on %s: %s%s%s%s", what,
+		    path, strerror(errno), o->errmsg[0] ? " (" : "",
+		    o->errmsg, o->errmsg[0] ? ")" : "");
+	strv_add(&sb->mounts, path);
+	return 0;
+}
+
+/* Create the missing parents of root+target, refusing to pass through a
+   symlink: an absolute link would lead outside the jail root. */
+static int
+make_parents(const char *full, size_t rlen, const char *target)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	memcpy(path, full, strlen(full) + 1);	/* shorter than PATH_MAX */
+	for (slash = strchr(path + rlen + 1, '/'); slash != NULL;
+	    slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (lstat(path, &st) < 0) {
+			if (errno != ENOENT || mkdir(path, 0755) < 0)
+				return frx_seterr_errno("sandbox: mkdir %s",
+				    path);
+		} else if (!S_ISDIR(st.st_mode))
+			return frx_seterr("sandbox: %s: parent of %s is not "
+			    "a directory", path, target);
+		*slash = '/';
+	}
+	return 0;
+}
+
+static int
+make_mount_point(const char *path, int dir)
+{
+	int fd;
+
+	if (dir) {
+		if (mkdir(path, 0755) < 0)
+			return frx_seterr_errno("sandbox: mkdir %s", path);
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: create %s", path);
+	close(fd);
+	return 0;
+}
+
+/* nullfs follows a symlink given as its target, so refuse one. */
+static int
+bind_entry(struct sandbox *sb, const struct plan_entry *e, const char *path)
+{
+	struct mntopts o = { .n = 0 };
+	int flags = MNT_NOSUID;
+	struct stat st;
+
+	if (lstat(e->source, &st) < 0)
+		return frx_seterr_errno("sandbox: stat %s", e->source);
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return frx_seterr("sandbox: bind %s: not a directory or "
+		    "regular file", e->source);
+	if (make_mount_point(path, S_ISDIR(st.st_mode)) < 0)
+		return -1;
+	if (e->kind == PLAN_BIND_RO)
+		flags |= MNT_RDONLY;
+	opt(&o, "fstype", "nullfs");
+	opt(&o, "fspath", path);
+	opt(&o, "target", e->source);
+	return do_nmount(sb, &o, flags, e->source, path);
+}
+
+static int
+tmpfs_entry(struct sandbox *sb, const struct plan_entry *e, const char *path)
+{
+	struct mntopts o = { .n = 0 };
+	char mode[16];
+
+	if (mkdir(path, 0755) < 0)
+		return frx_seterr_errno("sandbox: mkdir %s", path);
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)e->mode);
+	opt(&o, "fstype", "tmpfs");
+	opt(&o, "fspath", path);
+	opt(&o, "mode", mode);
+	return do_nmount(sb, &o, MNT_NOSUID, "tmpfs", path);
+}
+
+static int
+devfs_rule(int fd, const char *path, int action, const char *name)
+{
+	struct devfs_rule r;
+
+	memset(&r, 0, sizeof(r));
+	r.dr_magic = DEVFS_MAGIC;
+	r.dr_iacts = DRA_BACTS;
+	r.dr_bacts = action;
+	if (name != NULL) {
+		r.dr_icond = DRC_PATHPTRN;
+		if (strlcpy(r.dr_pathptrn, name, sizeof(r.dr_pathptrn)) >=
+		    sizeof(r.dr_pathptrn))
+			return frx_seterr("sandbox: devfs rule %s: too long",
+			    name);
+	}
+	if (ioctl(fd, DEVFSIO_RAPPLY, &r) < 0)
+		return frx_seterr_errno("sandbox: devfs %s %s in %s",
+		    action == DRB_HIDE ? "hide" : "unhide",
+		    name != NULL ? name : "everything", path);
+	return 0;
+}
+
+/*
+ * A devfs of our own, with every node hidden and then the nodes and links
+ * the plan lists below it unhidden, rule by rule (DEVFSIO_RAPPLY, as
+ * "devfs rule apply" does).  This needs no ruleset in /etc/devfs.rules.
+ */
+static int
+devfs_entry(struct sandbox *sb, const struct sandbox_plan *plan,
+    const struct plan_entry *e, const char *path)
+{
+	struct mntopts o = { .n = 0 };
+	size_t i, n = strlen(e->target);
+	int fd, r = 0;
+
+	if (mkdir(path, 0755) < 0)
+		return frx_seterr_errno("sandbox: mkdir %s", path);
+	opt(&o, "fstype", "devfs");
+	opt(&o, "fspath", path);
+	if (do_nmount(sb, &o, MNT_NOSUID | MNT_NOEXEC, "devfs", path) < 0)
+		return -1;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: open %s", path);
+	r = devfs_rule(fd, path, DRB_HIDE, NULL);
+	for (i = 0; r == 0 && i < plan->n; i++) {
+		const struct plan_entry *d = &plan->v[i];
+
+		if ((d->kind != PLAN_DEVNODE && d->kind != PLAN_SYMLINK) ||
+		    !path_within(d->target, e->target) || d->target[n] != '/')
+			continue;
+		r = devfs_rule(fd, path, DRB_UNHIDE, d->target + n + 1);
+		if (r == 0 && strcmp(d->target + n + 1, "fd") == 0)
+			r = devfs_rule(fd, path, DRB_UNHIDE, "fd/*");
+	}
+	close(fd);
+	return r;
+}
+
+static int
+dir_entry(const struct plan_entry *e, const char *path)
+{
+	if (mkdir(path, 0700) < 0)
+		return frx_seterr_errno("sandbox: mkdir %s", path);
+	if (chown(path, e->uid, e->gid) < 0)
+		return frx_seterr_errno("sandbox: chown %s", path);
+	if (chmod(path, e->mode) < 0)
+		return frx_seterr_errno("sandbox: chmod %s", path);
+	return 0;
+}
+
+static int
+file_entry(const struct plan_entry *e, const char *path)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: create %s", path);
+	if (write_full(fd, e->source, strlen(e->source)) < 0 ||
+	    fchown(fd, e->uid, e->gid) < 0 || fchmod(fd, e->mode) < 0) {
+		frx_seterr_errno("sandbox: write %s", path);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return frx_seterr_errno("sandbox: close %s", path);
+	return 0;
+}
+
+/* Device nodes and links below a devfs come from the devfs itself. */
+static int
+under_devfs(const struct sandbox_plan *plan, const struct plan_entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < plan->n; i++)
+		if (plan->v[i].kind == PLAN_DEVFS &&
+		    strcmp(plan->v[i].target, e->target) != 0 &&
+		    path_within(e->target, plan->v[i].target))
+			return 1;
+	return 0;
+}
+
+static int
+apply_entry(struct sandbox *sb, const struct sandbox_plan *plan,
+    const struct plan_entry *e)
+{
+	char path[PATH_MAX];
+	int n;
+
+	if (e->target[0] != '/')
+		return frx_seterr("sandbox: %s: target is not absolute",
+		    e->target);
+	if ((e->kind == PLAN_DEVNODE || e->kind == PLAN_SYMLINK) &&
+	    under_devfs(plan, e))
+		return 0;
+	n = snprintf(path, sizeof(path), "%s%s", sb->root, e->target);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return frx_seterr("sandbox: %s%s: path too long", sb->root,
+		    e->target);
+	if (make_parents(path, strlen(sb->root), e->target) < 0)
+		return -1;
+	switch (e->kind) {
+	case PLAN_DIR:
+		return dir_entry(e, path);
+	case PLAN_BIND_RO:
+	case PLAN_BIND_RW:
+		return bind_entry(sb, e, path);
+	case PLAN_TMPFS:
+		return tmpfs_entry(sb, e, path);
+	case PLAN_DEVFS:
+		return devfs_entry(sb, plan, e, path);
+	case PLAN_PROC:
+		/* XXX: no procfs; FreeBSD builds rarely need one. */
+		return 0;
+	case PLAN_DEVNODE:
+		return frx_seterr("sandbox: %s: device node outside a devfs",
+		    e->target);
+	case PLAN_FILE:
+		return file_entry(e, path);
+	case PLAN_SYMLINK:
+		if (symlink(e->source, path) < 0)
+			return frx_seterr_errno("sandbox: symlink %s -> %s",
+			    path, e->source);
+		return 0;
+	}
+	return frx_seterr("sandbox: %s: unknown plan entry kind", e->target);
+}
+
+/* ---- the jail ---- */
+
+static int
+create_jail(struct sandbox *sb, const struct sandbox_spec *s)
+{
+	const char *ip = s->network ? "inherit" : "disable";
+	char jid[16];
+
+	sb->jid = jail_setv(JAIL_CREATE, "path", sb->root,
+	    "host.hostname", s->hostname, "persist", (char *)NULL,
+	    "children.max", "0", "enforce_statfs", "2",
+	    "ip4", ip, "ip6", ip, (char *)NULL);
+	if (sb->jid < 0)
+		return frx_seterr("sandbox: jail_set %s: %s", sb->root,
+		    jail_errmsg);
+	snprintf(jid, sizeof(jid), "%d", sb->jid);
+	if (ledger_note(sb, "jid", jid) < 0)
+		return -1;
+	if (sb->ledger_fd >= 0 && fsync(sb->ledger_fd) < 0)
+		return frx_seterr_errno("sandbox: fsync ledger %s",
+		    sb->ledger);
+	return 0;
+}
+
+/* jail_remove kills every process in the jail. */
+static int
+remove_jail(struct sandbox *sb)
+{
+	if (sb->jid < 0)
+		return 0;
+	if (jail_remove(sb->jid) < 0 && errno != EINVAL)
+		return frx_seterr_errno("sandbox: jail_remove %d", sb->jid);
+	sb->jid = -1;
+	return 0;
+}
+
+/* ---- the builder: a child of the daemon that enters the jail ---- */
+
+static void
+child_fail(int fd)
+{
+	const char *msg = frx_errmsg();
+
+	/* Nothing to do if the daemon is gone: we exit either way. */
+	(void)write_full(fd, msg, strlen(msg));
+	_exit(127);
+}
+
+/* stdin /dev/null (the jail's), stdout and stderr the log, the status
+   pipe on 3 until execve, nothing else. */
+static int
+setup_fds(int log_fd, int status_w)
+{
+	int fd, logc = -1;
+
+	if (log_fd >= 0 && (logc = fcntl(log_fd, F_DUPFD, 4)) < 0)
+		return frx_seterr_errno("sandbox: builder: dup log");
+	if ((status_w = fcntl(status_w, F_DUPFD, 4)) < 0)
+		return frx_seterr_errno("sandbox: builder: dup status");
+	fd = open("/dev/null", O_RDONLY);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: builder: open /dev/null");
+	if (logc < 0)
+		logc = fd;
+	if (dup2(fd, 0) < 0 || dup2(logc, 1) < 0 || dup2(logc, 2) < 0 ||
+	    dup2(status_w, 3) < 0)
+		return frx_seterr_errno("sandbox: builder: dup2");
+	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+		return frx_seterr_errno("sandbox: builder: cloexec");
+	closefrom(4);
+	return 0;
+}
+
+static int
+drop_privileges(uid_t uid, gid_t gid)
+{
+	gid_t groups[NGROUPS_MAX + 1];
+	int n, i, sig = SIGKILL;
+
+	if (setgroups(0, NULL) < 0 && setgroups(1, &gid) < 0)
+		return frx_seterr_errno("sandbox: builder: setgroups");
+	if (setgid(gid) < 0)
+		return frx_seterr_errno("sandbox: builder: setgid %lu",
+		    (unsigned long)gid);
+	if (setuid(uid) < 0)
+		return frx_seterr_errno("sandbox: builder: setuid %lu",
+		    (unsigned long)uid);
+	n = getgroups(NGROUPS_MAX + 1, groups);
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    getegid() != gid || n < 0)
+		return frx_seterr("sandbox: builder: credentials did not "
+		    "change to %lu:%lu", (unsigned long)uid,
+		    (unsigned long)gid);
+	for (i = 0; i < n; i++)
+		if (groups[i] != gid)
+			return frx_seterr("sandbox: builder: supplementary "
+			    "group %lu left", (unsigned long)groups[i]);
+	if (setuid(0) == 0)
+		return frx_seterr("sandbox: builder: setuid 0 still works");
+	if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) < 0)
+		return frx_seterr_errno("sandbox: builder: pdeathsig");
+#ifdef PROC_NO_NEW_PRIVS_CTL
+	sig = PROC_NO_NEW_PRIVS_ENABLE;
+	if (procctl(P_PID, 0, PROC_NO_NEW_PRIVS_CTL, &sig) < 0)
+		return frx_seterr_errno("sandbox: builder: no_new_privs");
+#endif
+	return 0;
+}
+
+static int
+report_ok(int fd)
+{
+	char host[MAXHOSTNAMELEN + 1], line[STATUS_MAX];
+	int n;
+
+	if (gethostname(host, sizeof(host)) < 0)
+		return frx_seterr_errno("sandbox: builder: gethostname");
+	host[sizeof(host) - 1] = '\0';
+	n = snprintf(line, sizeof(line), "ok %lu %lu %s\n",
+	    (unsigned long)getuid(), (unsigned long)getgid(), host);
+	if (write_full(fd, line, (size_t)n) < 0)
+		return frx_seterr_errno("sandbox: builder: report");
+	return 0;
+}
+
+static void
+reset_signals(void)
+{
+	sigset_t none;
+	int sig;
+
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		(void)signal(sig, SIG_DFL);	/* SIGKILL etc. fail: fine */
+}
+
+static void
+builder_main(const struct sandbox_spec *s, int jid, int status_w)
+{
+	if (jail_attach(jid) < 0) {
+		frx_seterr_errno("sandbox: builder: jail_attach %d", jid);
+		child_fail(status_w);
+	}
+	if (setup_fds(s->log_fd, status_w) < 0)
+		child_fail(status_w);
+	status_w = 3;
+	if (setsid() < 0) {
+		frx_seterr_errno("sandbox: builder: setsid");
+		child_fail(status_w);
+	}
+	reset_signals();
+	if (drop_privileges(s->uid, s->gid) < 0)
+		child_fail(status_w);
+	if (chdir(s->cwd) < 0) {
+		frx_seterr_errno("sandbox: builder: chdir %s", s->cwd);
+		child_fail(status_w);
+	}
+	umask(022);
+	if (report_ok(status_w) < 0)
+		child_fail(status_w);
+	execve(s->argv[0], s->argv, s->envp);
+	frx_seterr_errno("sandbox: builder: execve %s", s->argv[0]);
+	child_fail(status_w);
+}
+
+/* ---- the daemon side ---- */
+
+static int
+read_status(int fd, struct buf *b)
+{
+	char tmp[512];
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, tmp, sizeof(tmp));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return frx_seterr_errno("sandbox: read status pipe");
+		if (n == 0)
+			return 0;
+		if (b->len < STATUS_MAX)
+			buf_add(b, tmp, (size_t)n);
+	}
+}
+
+/* "ok UID GID HOSTNAME\n" and nothing else means the builder exec'd. */
+static int
+parse_ok(struct sandbox *sb, const char *text)
+{
+	unsigned long uid, gid;
+	const char *nl = strchr(text, '\n');
+	char *end;
+
+	if (strncmp(text, "ok ", 3) != 0 || nl == NULL || nl[1] != '\0')
+		return -1;
+	uid = strtoul(text + 3, &end, 10);
+	if (*end != ' ')
+		return -1;
+	gid = strtoul(end + 1, &end, 10);
+	if (*end != ' ')
+		return -1;
+	sb->obs_uid = (uid_t)uid;
+	sb->obs_gid = (gid_t)gid;
+	sb->obs_hostname = xstrndup(end + 1, (size_t)(nl - end - 1));
+	return 0;
+}
+
+static int
+status_error(struct buf *status)
+{
+	char *msg = status->len > 0 ? status->data : "";
+
+	if (strncmp(msg, "ok ", 3) == 0 && strchr(msg, '\n') != NULL)
+		msg = strchr(msg, '\n') + 1;
+	msg[strcspn(msg, "\n")] = '\0';
+	if (msg[0] == '\0')
+		return frx_seterr("sandbox: builder died before reporting");
+	return frx_seterr("%s", msg);
+}
+
+static int
+launch(const struct sandbox_spec *spec, struct sandbox *sb)
+{
+	struct buf status = BUF_INIT;
+	int sp[2], r;
+
+	if (pipe2(sp, O_CLOEXEC) < 0)
+		return frx_seterr_errno("sandbox: pipe");
+	sb->pid = fork();
+	if (sb->pid == 0)
+		builder_main(spec, sb->jid, sp[1]);
+	close(sp[1]);
+	if (sb->pid < 0) {
+		close(sp[0]);
+		return frx_seterr_errno("sandbox: fork the builder");
+	}
+	r = read_status(sp[0], &status);
+	close(sp[0]);
+	if (r == 0 && parse_ok(sb, status.len ? status.data : "") < 0)
+		r = status_error(&status);
+	buf_free(&status);
+	return r;
+}
+
+static int
+reap(struct sandbox *sb, int flags)
+{
+	pid_t w;
+
+	if (sb->reaped || sb->pid <= 0)
+		return 1;
+	do
+		w = waitpid(sb->pid, &sb->status, flags);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return frx_seterr_errno("sandbox: waitpid %ld",
+		    (long)sb->pid);
+	if (w == 0)
+		return 0;
+	sb->reaped = 1;
+	/* As on Linux, the build ends with its builder: whatever it left
+	   running dies now (and lets go of the log pipe). */
+	if (remove_jail(sb) < 0)
+		return -1;
+	return 1;
+}
+
+/* Unmount, waiting out a busy file system for a while before forcing. */
+static int
+unmount_path(const struct sandbox *sb, const char *path)
+{
+	useconds_t delay = 10000;
+	int i;
+
+	for (i = 0; i < UNMOUNT_TRIES; i++) {
+		if (unmount(path, 0) == 0 || errno == EINVAL ||
+		    errno == ENOENT)
+			return 0;	/* EINVAL: not (any more) a mount */
+		if (errno != EBUSY)
+			return frx_seterr_errno("sandbox: unmount %s", path);
+		usleep(delay);
+		delay *= 2;
+	}
+	notice(sb, "sandbox: unmount %s: %s; forcing", path,
+	    strerror(EBUSY));
+	if (unmount(path, MNT_FORCE) < 0 && errno != EINVAL)
+		return frx_seterr_errno("sandbox: unmount (forced) %s", path);
+	return 0;
+}
+
+static int
+check_unmounted(const char *root)
+{
+	struct statfs *m;
+	int n, i;
+
+	n = getmntinfo(&m, MNT_NOWAIT);
+	if (n <= 0)
+		return frx_seterr_errno("sandbox: getmntinfo");
+	for (i = 0; i < n; i++)
+		if (path_within(m[i].f_mntonname, root))
+			return frx_seterr("sandbox: not removing %s: %s is "
+			    "still mounted", root, m[i].f_mntonname);
+	return 0;
+}
+
+/* Deepest first: the plan mounted parents before children. */
+static int
+teardown(const struct sandbox *sb, const char *root,
+    const struct strv *mounts)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = mounts->n; i > 0; i--)
+		if (unmount_path(sb, mounts->v[i - 1]) < 0)
+			r = -1;
+	if (r < 0 || check_unmounted(root) < 0)
+		return -1;
+	if (remove_tree(root) < 0)
+		return frx_preferr("sandbox: remove %s", root);
+	return 0;
+}
+
+static void
+sandbox_free(struct sandbox *sb)
+{
+	if (sb->ledger_fd >= 0)
+		close(sb->ledger_fd);
+	strv_free(&sb->mounts);
+	free(sb->root);
+	free(sb->ledger);
+	free(sb->obs_hostname);
+	free(sb);
+}
+
+static int
+open_ledger(const struct sandbox_spec *spec, struct sandbox *sb)
+{
+	if (spec->ledger == NULL)
+		return 0;
+	sb->ledger = xstrdup(spec->ledger);
+	sb->ledger_fd = open(spec->ledger, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_APPEND | O_CLOEXEC, 0600);
+	if (sb->ledger_fd < 0)
+		return frx_seterr_errno("sandbox: open ledger %s",
+		    spec->ledger);
+	return 0;
+}
+
+static int
+make_root(const struct sandbox_spec *spec, struct sandbox *sb)
+{
+	char real[PATH_MAX];
+
+	if (mkdir(spec->root, 0755) < 0)
+		return frx_seterr_errno("sandbox: mkdir %s", spec->root);
+	if (chmod(spec->root, 0755) < 0 || realpath(spec->root, real) == NULL)
+		return frx_seterr_errno("sandbox: %s", spec->root);
+	sb->root = xstrdup(real);
+	return ledger_note(sb, "root", sb->root);
+}
+
+static int
+check_spec(const struct sandbox_spec *s)
+{
+	if (s->root == NULL || s->root[0] != '/' || s->plan == NULL ||
+	    s->argv == NULL || s->argv[0] == NULL || s->envp == NULL ||
+	    s->cwd == NULL || s->hostname == NULL)
+		return frx_seterr("sandbox: incomplete sandbox spec");
+	if (s->uid == 0 || s->gid == 0)
+		return frx_seterr("sandbox: build user %lu:%lu: refusing to "
+		    "build as root", (unsigned long)s->uid,
+		    (unsigned long)s->gid);
+	return 0;
+}
+
+static int
+build_root(const struct sandbox_spec *spec, struct sandbox *sb)
+{
+	size_t i;
+
+	if (make_root(spec, sb) < 0)
+		return -1;
+	for (i = 0; i < spec->plan->n; i++)
+		if (apply_entry(sb, spec->plan, &spec->plan->v[i]) < 0)
+			return -1;
+	return create_jail(sb, spec);
+}
+
+/* Undo a failed start; keep the first message. */
+static void
+abort_start(struct sandbox *sb)
+{
+	char *msg = xstrdup(frx_errmsg());
+	int r = 0;
+
+	if (remove_jail(sb) < 0)
+		r = -1;
+	if (sb->pid > 0) {
+		(void)kill(sb->pid, SIGKILL);
+		(void)reap(sb, 0);
+	}
+	if (r == 0 && sb->root != NULL &&
+	    teardown(NULL, sb->root, &sb->mounts) < 0)
+		r = -1;
+	if (r < 0)
+		frx_seterr("%s; cleanup: %s", msg, frx_errmsg());
+	else {
+		frx_seterr("%s", msg);
+		if (sb->ledger != NULL)
+			(void)unlink(sb->ledger);
+	}
+	free(msg);
+	sandbox_free(sb);
+}
+
+int
+sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
+{
+	struct sandbox *sb;
+
+	*out = NULL;
+	if (check_spec(spec) < 0)
+		return -1;
+	sb = xcalloc(1, sizeof(*sb));
+	sb->pid = -1;
+	sb->jid = -1;
+	sb->ledger_fd = -1;
+	sb->notice = spec->notice;
+	if (open_ledger(spec, sb) < 0) {
+		sandbox_free(sb);
+		return -1;
+	}
+	if (build_root(spec, sb) < 0 || launch(spec, sb) < 0) {
+		abort_start(sb);
+		return -1;
+	}
+	*out = sb;
+	return 0;
+}
+
+pid_t
+sandbox_pid(const struct sandbox *sb)
+{
+	return sb->pid;
+}
+
+int
+sandbox_poll(struct sandbox *sb, int *status)
+{
+	int r = reap(sb, WNOHANG);
+
+	if (r == 1)
+		*status = sb->status;
+	return r;
+}
+
+int
+sandbox_wait(struct sandbox *sb, int *status)
+{
+	if (reap(sb, 0) < 0)
+		return -1;
+	*status = sb->status;
+	return 0;
+}
+
+int
+sandbox_kill(struct sandbox *sb)
+{
+	if (remove_jail(sb) < 0)
+		return -1;
+	if (!sb->reaped && kill(sb->pid, SIGKILL) < 0 && errno != ESRCH)
+		return frx_seterr_errno("sandbox: kill builder %ld",
+		    (long)sb->pid);
+	return 0;
+}
+
+uid_t
+sandbox_observed_uid(const struct sandbox *sb)
+{
+	return sb->obs_uid;
+}
+
+gid_t
+sandbox_observed_gid(const struct sandbox *sb)
+{
+	return sb->obs_gid;
+}
+
+const char *
+sandbox_observed_hostname(const struct sandbox *sb)
+{
+	return sb->obs_hostname != NULL ? sb->obs_hostname : "";
+}
+
+int
+sandbox_destroy(struct sandbox *sb)
+{
+	int r = 0;
+
+	if (sb == NULL)
+		return 0;
+	if (sandbox_kill(sb) < 0 || reap(sb, 0) < 0)
+		r = -1;
+	if (r == 0 && teardown(sb, sb->root, &sb->mounts) < 0)
+		r = -1;
+	if (r == 0 && sb->ledger != NULL && unlink(sb->ledger) < 0 &&
+	    errno != ENOENT)
+		r = frx_seterr_errno("sandbox: remove ledger %s", sb->ledger);
+	sandbox_free(sb);
+	return r;
+}
+
+/* Remove jail jid only if it is still ours: jail ids are reused. */
+static int
+recover_jail(const char *jid, const char *root)
+{
+	char path[MAXPATHLEN];
+	int id;
+
+	path[0] = '\0';
+	id = jail_getv(0, "jid", jid, "path", path, (char *)NULL);
+	if (id < 0 || strcmp(path, root) != 0)
+		return 0;
+	if (jail_remove(id) < 0 && errno != EINVAL)
+		return frx_seterr_errno("sandbox: jail_remove %d", id);
+	return 0;
+}
+
+int
+sandbox_recover(const char *ledger_path)
+{
+	struct strv mounts = STRV_INIT;
+	struct buf b = BUF_INIT;
+	char *line, *save, *root = NULL, *jid = NULL;
+	int r = 0;
+
+	if (access(ledger_path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (read_file(ledger_path, &b) < 0)
+		return frx_preferr("sandbox: recover");
+	for (line = strtok_r(b.data != NULL ? b.data : "", "\n", &save);
+	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "root /", 6) == 0)
+			root = line + 5;
+		else if (strncmp(line, "jid ", 4) == 0)
+			jid = line + 4;
+		else if (strncmp(line, "mount /", 7) == 0)
+			strv_add(&mounts, line + 6);
+	}
+	if (root != NULL && jid != NULL && recover_jail(jid, root) < 0)
+		r = -1;
+	if (r == 0 && root != NULL && teardown(NULL, root, &mounts) < 0)
+		r = -1;
+	if (r == 0 && unlink(ledger_path) < 0)
+		r = frx_seterr_errno("sandbox: remove ledger %s", ledger_path);
+	strv_free(&mounts);
+	buf_free(&b);
+	return r;
+}

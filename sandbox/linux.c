@@ -1,0 +1,1004 @@
+/*
+ * linux.c: the sandbox backend for Linux, built on namespaces.
+ *
+ * sandbox_start() clones "init" into new mount, PID, UTS, IPC and cgroup
+ * namespaces (and a new network namespace unless the build is a
+ * fixed-output one).  Init, still root, builds the new root from the plan
+ * with bind mounts, pivots into it and forks the builder, which drops to
+ * the build user and execs.  Init then reaps until the builder exits and
+ * exits after it; the kernel kills whatever is left in the PID namespace
+ * and the mount namespace dies with its last process, so no mount is ever
+ * made in the daemon's namespace.
+ *
+ * Two pipes connect init to the daemon: the status pipe (setup errors, or
+ * "ok UID GID HOSTNAME" from the builder; EOF once the builder has exec'd)
+ * and the result pipe (the builder's raw wait status, written by init).
+ * See doc/sandbox.md.
+ */
+#define _GNU_SOURCE	/* clone flags, O_PATH, pipe2, ST_NODEV */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define STATUS_MAX 4096
+
+struct sandbox {
+	pid_t pid;		/* init, PID 1 of the build */
+	int result_fd;		/* read end of the result pipe */
+	int reaped;
+	int status;		/* init's wait status once reaped */
+	char *root;		/* canonical host path of the root */
+	char *ledger;
+	uid_t obs_uid;
+	gid_t obs_gid;
+	char *obs_hostname;
+};
+
+/* What init and the builder need; lives in the child's copy of memory. */
+struct child {
+	const struct sandbox_spec *spec;
+	const char *root;
+	int status_w;
+	int result_w;
+};
+
+const char *
+sandbox_mode(void)
+{
+	return "linux-namespaces";
+}
+
+/*
+ * Mount table: the mount points at or below dir, in the daemon's
+ * namespace, deepest last.  Mount points in mountinfo escape space, tab,
+ * newline and backslash as \ooo.
+ */
+static void
+unescape_octal(char *s)
+{
+	char *o = s;
+
+	for (; *s != '\0'; s++, o++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+			    (s[3] - '0'));
+			s += 3;
+		} else
+			*o = *s;
+	}
+	*o = '\0';
+}
+
+static int
+mounts_under(const char *dir, struct strv *out)
+{
+	char line[8192], *f, *save;
+	size_t n = strlen(dir);
+	FILE *fp;
+	int i;
+
+	fp = fopen("/proc/self/mountinfo", "re");
+	if (fp == NULL)
+		return frx_seterr_errno("sandbox: open /proc/self/mountinfo");
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		f = strtok_r(line, " ", &save);
+		for (i = 0; f != NULL && i < 4; i++)
+			f = strtok_r(NULL, " ", &save);
+		if (f == NULL)
+			continue;
+		unescape_octal(f);
+		if (strncmp(f, dir, n) == 0 && (f[n] == '\0' || f[n] == '/'))
+			strv_add(out, f);
+	}
+	fclose(fp);
+	return 0;
+}
+
+/* Remove the root tree, but only once nothing is mounted in it: a bind
+   mount of an input looks like the same file system to remove_tree. */
+static int
+remove_root(const char *root)
+{
+	struct strv m = STRV_INIT;
+	size_t i;
+	int r = 0;
+
+	if (mounts_under(root, &m) < 0)
+		return -1;
+	strv_sort(&m);
+	for (i = m.n; i > 0; i--)
+		if (umount2(m.v[i - 1], MNT_DETACH) < 0)
+			r = frx_seterr_errno("sandbox: umount %s", m.v[i - 1]);
+	if (m.n > 0 && r == 0) {
+		strv_free(&m);
+		if (mounts_under(root, &m) < 0)
+			return -1;
+		if (m.n > 0)
+			r = frx_seterr("sandbox: %s: still mounted", m.v[0]);
+	}
+	strv_free(&m);
+	if (r < 0)
+		return frx_preferr("sandbox: not removing %s", root);
+	if (remove_tree(root) < 0)
+		return frx_preferr("sandbox: remove %s", root);
+	return 0;
+}
+
+/* ---- init: runs as root in the new namespaces ---- */
+
+static void
+child_fail(int fd)
+{
+	const char *msg = frx_errmsg();
+
+	/* Nothing to do if the daemon is gone: we exit either way. */
+	(void)write_full(fd, msg, strlen(msg));
+	_exit(127);
+}
+
+/* Close every descriptor except the ones in keep (ascending, >= 0). */
+static void
+close_fds_except(const int *keep, size_t n)
+{
+	unsigned int lo = 0;
+	size_t i;
+	long max, fd;
+
+	for (i = 0; i <= n; i++) {
+		unsigned int hi = i < n ? (unsigned int)keep[i] : ~0U;
+
+		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0)
+			break;
+		lo = hi + 1;
+		if (i == n)
+			return;
+	}
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (fd = 0; fd < max; fd++) {
+		for (i = 0; i < n && keep[i] != fd; i++)
+			;
+		if (i == n)
+			(void)close((int)fd);	/* EBADF for most: fine */
+	}
+}
+
+static void
+sort_ints(int *v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			int t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+}
+
+/* Create the missing parents of root+target, refusing to pass through a
+   symlink: before pivot_root an absolute link would lead to the host. */
+static int
+make_parents(const char *full, size_t rlen, const char *target)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	memcpy(path, full, strlen(full) + 1);	/* shorter than PATH_MAX */
+	for (slash = strchr(path + rlen + 1, '/'); slash != NULL;
+	    slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (lstat(path, &st) < 0) {
+			if (errno != ENOENT || mkdir(path, 0755) < 0)
+				return frx_seterr_errno("sandbox: mkdir %s",
+				    path);
+		} else if (!S_ISDIR(st.st_mode))
+			return frx_seterr("sandbox: %s: parent of %s is not "
+			    "a directory", path, target);
+		*slash = '/';
+	}
+	return 0;
+}
+
+/* The flags a bind mount must keep when remounted (statvfs(3) names). */
+static unsigned long
+kept_flags(const char *path)
+{
+	unsigned long f = 0;
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) < 0)
+		return 0;
+	if (sv.f_flag & ST_RDONLY)
+		f |= MS_RDONLY;
+	if (sv.f_flag & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV)
+		f |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		f |= MS_RELATIME;
+	return f;
+}
+
+static int
+remount(const char *path, unsigned long flags)
+{
+	flags |= kept_flags(path) | MS_REMOUNT | MS_BIND;
+	if (mount(NULL, path, NULL, flags, NULL) < 0)
+		return frx_seterr_errno("sandbox: remount %s", path);
+	return 0;
+}
+
+static int
+make_mount_point(const char *path, int dir)
+{
+	int fd;
+
+	if (dir) {
+		if (mkdir(path, 0755) < 0)
+			return frx_seterr_errno("sandbox: mkdir %s", path);
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: create %s", path);
+	close(fd);
+	return 0;
+}
+
+/*
+ * Bind the host path e->source at path.  The source is opened with
+ * O_NOFOLLOW and mounted through /proc/self/fd, so a store item that
+ * turned into a symlink after planning cannot redirect the mount.
+ */
+static int
+bind_entry(const struct plan_entry *e, const char *path)
+{
+	char fdpath[64];
+	unsigned long flags = MS_NOSUID;
+	struct stat st;
+	int fd, r = -1;
+
+	fd = open(e->source, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: open %s", e->source);
+	if (fstat(fd, &st) < 0) {
+		frx_seterr_errno("sandbox: stat %s", e->source);
+		goto out;
+	}
+	if (e->kind == PLAN_DEVNODE ? !S_ISCHR(st.st_mode) :
+	    !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		frx_seterr("sandbox: bind %s: not a %s", e->source,
+		    e->kind == PLAN_DEVNODE ? "character device" :
+		    "directory or regular file");
+		goto out;
+	}
+	if (make_mount_point(path, S_ISDIR(st.st_mode)) < 0)
+		goto out;
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	if (mount(fdpath, path, NULL, MS_BIND, NULL) < 0) {
+		frx_seterr_errno("sandbox: mount %s on %s", e->source, path);
+		goto out;
+	}
+	if (e->kind == PLAN_DEVNODE)
+		flags |= MS_NOEXEC;
+	else
+		flags |= MS_NODEV;
+	if (e->kind == PLAN_BIND_RO)
+		flags |= MS_RDONLY;
+	r = remount(path, flags);
+out:
+	close(fd);
+	return r;
+}
+
+/* A directory the builder may write to although the root is read-only. */
+static int
+dir_entry(const struct plan_entry *e, const char *path)
+{
+	if (mkdir(path, 0700) < 0)
+		return frx_seterr_errno("sandbox: mkdir %s", path);
+	if (chown(path, e->uid, e->gid) < 0)
+		return frx_seterr_errno("sandbox: chown %s", path);
+	if (chmod(path, e->mode) < 0)
+		return frx_seterr_errno("sandbox: chmod %s", path);
+	if (mount(path, path, NULL, MS_BIND, NULL) < 0)
+		return frx_seterr_errno("sandbox: mount %s on itself", path);
+	return remount(path, MS_NOSUID | MS_NODEV);
+}
+
+static int
+fs_entry(const struct plan_entry *e, const char *path)
+{
+	unsigned long flags = MS_NOSUID | MS_NODEV;
+	const char *type = "tmpfs";
+	char opts[64];
+
+	if (mkdir(path, 0755) < 0)
+		return frx_seterr_errno("sandbox: mkdir %s", path);
+	opts[0] = '\0';
+	if (e->kind == PLAN_PROC) {
+		type = "proc";
+		flags |= MS_NOEXEC;
+	} else if (e->kind == PLAN_DEVFS) {
+		flags |= MS_NOEXEC;
+		snprintf(opts, sizeof(opts), "mode=%04o,size=1m",
+		    (unsigned)e->mode);
+	} else
+		snprintf(opts, sizeof(opts), "mode=%04o", (unsigned)e->mode);
+	if (mount(type, path, type, flags, opts[0] ? opts : NULL) < 0)
+		return frx_seterr_errno("sandbox: mount %s on %s", type, path);
+	return 0;
+}
+
+static int
+file_entry(const struct plan_entry *e, const char *path)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: create %s", path);
+	if (write_full(fd, e->source, strlen(e->source)) < 0 ||
+	    fchown(fd, e->uid, e->gid) < 0 || fchmod(fd, e->mode) < 0) {
+		frx_seterr_errno("sandbox: write %s", path);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return frx_seterr_errno("sandbox: close %s", path);
+	return 0;
+}
+
+static int
+apply_entry(const char *root, const struct plan_entry *e)
+{
+	char path[PATH_MAX];
+	int n;
+
+	if (e->target[0] != '/')
+		return frx_seterr("sandbox: %s: target is not absolute",
+		    e->target);
+	n = snprintf(path, sizeof(path), "%s%s", root, e->target);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return frx_seterr("sandbox: %s%s: path too long", root,
+		    e->target);
+	if (make_parents(path, strlen(root), e->target) < 0)
+		return -1;
+	switch (e->kind) {
+	case PLAN_DIR:
+		return dir_entry(e, path);
+	case PLAN_BIND_RO:
+	case PLAN_BIND_RW:
+	case PLAN_DEVNODE:
+		return bind_entry(e, path);
+	case PLAN_TMPFS:
+	case PLAN_PROC:
+	case PLAN_DEVFS:
+		return fs_entry(e, path);
+	case PLAN_FILE:
+		return file_entry(e, path);
+	case PLAN_SYMLINK:
+		if (symlink(e->source, path) < 0)
+			return frx_seterr_errno("sandbox: symlink %s -> %s",
+			    path, e->source);
+		return 0;
+	}
+	return frx_seterr("sandbox: %s: unknown plan entry kind", e->target);
+}
+
+static int
+loopback_up(void)
+{
+	struct ifreq ifr;
+	int fd, r = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: socket for lo");
+	memset(&ifr, 0, sizeof(ifr));
+	strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		r = frx_seterr_errno("sandbox: SIOCGIFFLAGS lo");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (r == 0 && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		r = frx_seterr_errno("sandbox: SIOCSIFFLAGS lo");
+	close(fd);
+	return r;
+}
+
+static int
+enter_root(const char *root)
+{
+	if (chdir(root) < 0)
+		return frx_seterr_errno("sandbox: chdir %s", root);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return frx_seterr_errno("sandbox: pivot_root %s", root);
+	if (umount2(".", MNT_DETACH) < 0)
+		return frx_seterr_errno("sandbox: detach the old root");
+	if (chdir("/") < 0)
+		return frx_seterr_errno("sandbox: chdir / in %s", root);
+	return remount("/", MS_RDONLY | MS_NOSUID | MS_NODEV);
+}
+
+static int
+setup_root(const struct child *c)
+{
+	const struct sandbox_spec *s = c->spec;
+	size_t i;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return frx_seterr_errno("sandbox: make / private");
+	if (mount(c->root, c->root, NULL, MS_BIND, NULL) < 0)
+		return frx_seterr_errno("sandbox: mount %s on itself",
+		    c->root);
+	for (i = 0; i < s->plan->n; i++)
+		if (apply_entry(c->root, &s->plan->v[i]) < 0)
+			return -1;
+	if (sethostname(s->hostname, strlen(s->hostname)) < 0)
+		return frx_seterr_errno("sandbox: sethostname %s",
+		    s->hostname);
+	if (!s->network && loopback_up() < 0)
+		return -1;
+	return enter_root(c->root);
+}
+
+/* ---- the builder: PID 2, becomes the build user and execs ---- */
+
+static void
+reset_signals(void)
+{
+	sigset_t none;
+	int sig;
+
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		(void)signal(sig, SIG_DFL);	/* SIGKILL etc. fail: fine */
+}
+
+static int
+drop_privileges(uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL) < 0)
+		return frx_seterr_errno("sandbox: builder: setgroups");
+	if (setgid(gid) < 0)
+		return frx_seterr_errno("sandbox: builder: setgid %lu",
+		    (unsigned long)gid);
+	if (setuid(uid) < 0)
+		return frx_seterr_errno("sandbox: builder: setuid %lu",
+		    (unsigned long)uid);
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    getegid() != gid || getgroups(0, NULL) != 0)
+		return frx_seterr("sandbox: builder: credentials did not "
+		    "change to %lu:%lu", (unsigned long)uid,
+		    (unsigned long)gid);
+	if (setuid(0) == 0)
+		return frx_seterr("sandbox: builder: setuid 0 still works");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return frx_seterr_errno("sandbox: builder: no_new_privs");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return frx_seterr_errno("sandbox: builder: pdeathsig");
+	return 0;
+}
+
+static int
+setup_stdio(int log_fd)
+{
+	int fd, logc = -1;
+
+	if (log_fd >= 0) {
+		logc = fcntl(log_fd, F_DUPFD_CLOEXEC, 3);
+		if (logc < 0)
+			return frx_seterr_errno("sandbox: builder: dup log");
+	}
+	/* Not O_CLOEXEC: if this becomes fd 0, dup2 below is a no-op. */
+	fd = open("/dev/null", O_RDONLY);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: builder: open /dev/null");
+	if (logc < 0)
+		logc = fd;
+	if (dup2(fd, 0) < 0 || dup2(logc, 1) < 0 || dup2(logc, 2) < 0)
+		return frx_seterr_errno("sandbox: builder: dup2");
+	/* Everything else closes at execve; the status pipe must live
+	   until then.  Without close_range, loop. */
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		long max = sysconf(_SC_OPEN_MAX), i;
+
+		for (i = 3; i < (max < 0 || max > 65536 ? 65536 : max); i++)
+			(void)fcntl((int)i, F_SETFD, FD_CLOEXEC);
+	}
+	return 0;
+}
+
+static int
+report_ok(int fd)
+{
+	char host[HOST_NAME_MAX + 1], line[STATUS_MAX];
+	int n;
+
+	if (gethostname(host, sizeof(host)) < 0)
+		return frx_seterr_errno("sandbox: builder: gethostname");
+	host[sizeof(host) - 1] = '\0';
+	n = snprintf(line, sizeof(line), "ok %lu %lu %s\n",
+	    (unsigned long)getuid(), (unsigned long)getgid(), host);
+	if (write_full(fd, line, (size_t)n) < 0)
+		return frx_seterr_errno("sandbox: builder: report");
+	return 0;
+}
+
+static void
+builder_main(const struct child *c)
+{
+	const struct sandbox_spec *s = c->spec;
+
+	close(c->result_w);
+	if (setsid() < 0) {
+		frx_seterr_errno("sandbox: builder: setsid");
+		child_fail(c->status_w);
+	}
+	reset_signals();
+	if (drop_privileges(s->uid, s->gid) < 0)
+		child_fail(c->status_w);
+	if (chdir(s->cwd) < 0) {
+		frx_seterr_errno("sandbox: builder: chdir %s", s->cwd);
+		child_fail(c->status_w);
+	}
+	umask(022);
+	if (setup_stdio(s->log_fd) < 0 || report_ok(c->status_w) < 0)
+		child_fail(c->status_w);
+	execve(s->argv[0], s->argv, s->envp);
+	frx_seterr_errno("sandbox: builder: execve %s", s->argv[0]);
+	child_fail(c->status_w);
+}
+
+/* Reap everything; exit after the builder, passing its status on. */
+static void
+init_reap(pid_t builder, int result_w)
+{
+	pid_t w;
+	int st;
+
+	for (;;) {
+		w = waitpid(-1, &st, 0);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			_exit(126);
+		if (w != builder)
+			continue;
+		(void)write_full(result_w, &st, sizeof(st));
+		if (WIFEXITED(st))
+			_exit(WEXITSTATUS(st));
+		_exit(128 + WTERMSIG(st));
+	}
+}
+
+/* Keep the pipes off 0, 1 and 2, which the builder's stdio takes. */
+static int
+move_high(int fd)
+{
+	int nfd;
+
+	if (fd > 2)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (nfd < 0)
+		_exit(127);	/* cannot even report it */
+	return nfd;
+}
+
+static void
+init_main(struct child *c)
+{
+	int keep[3];
+	pid_t builder;
+
+	c->status_w = move_high(c->status_w);
+	c->result_w = move_high(c->result_w);
+	keep[0] = c->status_w;
+	keep[1] = c->result_w;
+	keep[2] = c->spec->log_fd;
+
+	/* If the daemon dies, the build dies with it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
+		frx_seterr_errno("sandbox: init: pdeathsig");
+		child_fail(c->status_w);
+	}
+	sort_ints(keep, 3);
+	close_fds_except(keep[0] < 0 ? keep + 1 : keep, keep[0] < 0 ? 2 : 3);
+	umask(022);
+	if (setup_root(c) < 0)
+		child_fail(c->status_w);
+	builder = fork();
+	if (builder < 0) {
+		frx_seterr_errno("sandbox: init: fork the builder");
+		child_fail(c->status_w);
+	}
+	if (builder == 0)
+		builder_main(c);
+	close(c->status_w);
+	if (c->spec->log_fd >= 0)
+		close(c->spec->log_fd);
+	init_reap(builder, c->result_w);
+}
+
+/* ---- the daemon side ---- */
+
+static pid_t
+clone_init(int network)
+{
+	unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+	    CLONE_NEWIPC | CLONE_NEWCGROUP | SIGCHLD;
+
+	if (!network)
+		flags |= CLONE_NEWNET;
+	/* The raw system call behaves like fork(2): no separate stack. */
+#if defined(__s390__) || defined(__CRIS__)
+	return (pid_t)syscall(SYS_clone, NULL, flags);
+#else
+	return (pid_t)syscall(SYS_clone, flags, NULL);
+#endif
+}
+
+static int
+read_status(int fd, struct buf *b)
+{
+	char tmp[512];
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, tmp, sizeof(tmp));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return frx_seterr_errno("sandbox: read status pipe");
+		if (n == 0)
+			return 0;
+		if (b->len < STATUS_MAX)
+			buf_add(b, tmp, (size_t)n);
+	}
+}
+
+/* "ok UID GID HOSTNAME\n" and nothing else means the builder exec'd. */
+static int
+parse_ok(struct sandbox *sb, const char *text)
+{
+	unsigned long uid, gid;
+	const char *nl = strchr(text, '\n');
+	char *end;
+
+	if (strncmp(text, "ok ", 3) != 0 || nl == NULL || nl[1] != '\0')
+		return -1;
+	uid = strtoul(text + 3, &end, 10);
+	if (*end != ' ')
+		return -1;
+	gid = strtoul(end + 1, &end, 10);
+	if (*end != ' ')
+		return -1;
+	sb->obs_uid = (uid_t)uid;
+	sb->obs_gid = (gid_t)gid;
+	sb->obs_hostname = xstrndup(end + 1, (size_t)(nl - end - 1));
+	return 0;
+}
+
+static int
+reap(struct sandbox *sb, int flags)
+{
+	pid_t w;
+
+	if (sb->reaped)
+		return 1;
+	do
+		w = waitpid(sb->pid, &sb->status, flags);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return frx_seterr_errno("sandbox: waitpid %ld",
+		    (long)sb->pid);
+	if (w == 0)
+		return 0;
+	sb->reaped = 1;
+	return 1;
+}
+
+/* The builder's status from the result pipe, else init's own. */
+static int
+builder_status(struct sandbox *sb)
+{
+	int st;
+
+	if (sb->result_fd >= 0 && read_full(sb->result_fd, &st,
+	    sizeof(st)) == 0) {
+		close(sb->result_fd);
+		sb->result_fd = -1;
+		sb->status = st;
+	}
+	return sb->status;
+}
+
+static void
+sandbox_free(struct sandbox *sb)
+{
+	if (sb->result_fd >= 0)
+		close(sb->result_fd);
+	free(sb->root);
+	free(sb->ledger);
+	free(sb->obs_hostname);
+	free(sb);
+}
+
+static int
+write_ledger(const char *ledger, const char *root)
+{
+	char *text = xasprintf("root %s\n", root);
+	int r = write_file(ledger, text, strlen(text), 0600);
+
+	free(text);
+	return r < 0 ? frx_preferr("sandbox: write ledger") : 0;
+}
+
+static int
+make_root(const struct sandbox_spec *spec, struct sandbox *sb)
+{
+	char real[PATH_MAX];
+
+	if (mkdir(spec->root, 0755) < 0)
+		return frx_seterr_errno("sandbox: mkdir %s", spec->root);
+	if (chmod(spec->root, 0755) < 0 ||
+	    realpath(spec->root, real) == NULL) {
+		frx_seterr_errno("sandbox: %s", spec->root);
+		(void)rmdir(spec->root);	/* just made, empty */
+		return -1;
+	}
+	sb->root = xstrdup(real);
+	if (spec->ledger == NULL)
+		return 0;
+	if (write_ledger(spec->ledger, sb->root) < 0) {
+		(void)rmdir(sb->root);
+		return -1;
+	}
+	sb->ledger = xstrdup(spec->ledger);
+	return 0;
+}
+
+static int
+check_spec(const struct sandbox_spec *s)
+{
+	if (s->root == NULL || s->root[0] != '/' || s->plan == NULL ||
+	    s->argv == NULL || s->argv[0] == NULL || s->envp == NULL ||
+	    s->cwd == NULL || s->hostname == NULL)
+		return frx_seterr("sandbox: incomplete sandbox spec");
+	if (s->uid == 0 || s->gid == 0)
+		return frx_seterr("sandbox: build user %lu:%lu: refusing to "
+		    "build as root", (unsigned long)s->uid,
+		    (unsigned long)s->gid);
+	return 0;
+}
+
+/* Undo a failed start: kill and reap init, remove the root and, once
+   that worked, the ledger.  Keeps the first message. */
+static void
+abort_start(struct sandbox *sb)
+{
+	char *msg = xstrdup(frx_errmsg());
+
+	if (sb->pid > 0) {
+		(void)kill(sb->pid, SIGKILL);
+		(void)reap(sb, 0);
+	}
+	if (remove_root(sb->root) < 0)
+		frx_seterr("%s; cleanup: %s", msg, frx_errmsg());
+	else {
+		frx_seterr("%s", msg);
+		if (sb->ledger != NULL)
+			(void)unlink(sb->ledger);	/* recover redoes it */
+	}
+	free(msg);
+	sandbox_free(sb);
+}
+
+/* The error text after an optional "ok" line, without the newline. */
+static int
+status_error(struct buf *status)
+{
+	char *msg = status->len > 0 ? status->data : "";
+
+	if (strncmp(msg, "ok ", 3) == 0 && strchr(msg, '\n') != NULL)
+		msg = strchr(msg, '\n') + 1;
+	msg[strcspn(msg, "\n")] = '\0';
+	if (msg[0] == '\0')
+		return frx_seterr("sandbox: init died before reporting");
+	return frx_seterr("%s", msg);
+}
+
+static int
+launch(const struct sandbox_spec *spec, struct sandbox *sb)
+{
+	struct child c = { spec, sb->root, -1, -1 };
+	struct buf status = BUF_INIT;
+	int sp[2], rp[2], r;
+
+	if (pipe2(sp, O_CLOEXEC) < 0)
+		return frx_seterr_errno("sandbox: pipe");
+	if (pipe2(rp, O_CLOEXEC) < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return frx_seterr_errno("sandbox: pipe");
+	}
+	c.status_w = sp[1];
+	c.result_w = rp[1];
+	sb->pid = clone_init(spec->network);
+	if (sb->pid == 0)
+		init_main(&c);
+	close(sp[1]);
+	close(rp[1]);
+	sb->result_fd = rp[0];
+	if (sb->pid < 0) {
+		close(sp[0]);
+		return frx_seterr_errno("sandbox: clone");
+	}
+	r = read_status(sp[0], &status);
+	close(sp[0]);
+	if (r == 0 && parse_ok(sb, status.len ? status.data : "") < 0)
+		r = status_error(&status);
+	buf_free(&status);
+	return r;
+}
+
+int
+sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
+{
+	struct sandbox *sb;
+
+	*out = NULL;
+	if (check_spec(spec) < 0)
+		return -1;
+	sb = xcalloc(1, sizeof(*sb));
+	sb->pid = -1;
+	sb->result_fd = -1;
+	if (make_root(spec, sb) < 0) {
+		sandbox_free(sb);
+		return -1;
+	}
+	if (launch(spec, sb) < 0) {
+		abort_start(sb);
+		return -1;
+	}
+	*out = sb;
+	return 0;
+}
+
+pid_t
+sandbox_pid(const struct sandbox *sb)
+{
+	return sb->pid;
+}
+
+int
+sandbox_poll(struct sandbox *sb, int *status)
+{
+	int r = reap(sb, WNOHANG);
+
+	if (r == 1)
+		*status = builder_status(sb);
+	return r;
+}
+
+int
+sandbox_wait(struct sandbox *sb, int *status)
+{
+	if (reap(sb, 0) < 0)
+		return -1;
+	*status = builder_status(sb);
+	return 0;
+}
+
+/* SIGKILL to PID 1 of the namespace takes every process of it along. */
+int
+sandbox_kill(struct sandbox *sb)
+{
+	if (sb->reaped)
+		return 0;
+	if (kill(sb->pid, SIGKILL) < 0 && errno != ESRCH)
+		return frx_seterr_errno("sandbox: kill init %ld",
+		    (long)sb->pid);
+	return 0;
+}
+
+uid_t
+sandbox_observed_uid(const struct sandbox *sb)
+{
+	return sb->obs_uid;
+}
+
+gid_t
+sandbox_observed_gid(const struct sandbox *sb)
+{
+	return sb->obs_gid;
+}
+
+const char *
+sandbox_observed_hostname(const struct sandbox *sb)
+{
+	return sb->obs_hostname != NULL ? sb->obs_hostname : "";
+}
+
+int
+sandbox_destroy(struct sandbox *sb)
+{
+	int r = 0;
+
+	if (sb == NULL)
+		return 0;
+	if (!sb->reaped && (sandbox_kill(sb) < 0 || reap(sb, 0) < 0))
+		r = -1;
+	if (r == 0 && remove_root(sb->root) < 0)
+		r = -1;
+	if (r == 0 && sb->ledger != NULL && unlink(sb->ledger) < 0 &&
+	    errno != ENOENT)
+		r = frx_seterr_errno("sandbox: remove ledger %s", sb->ledger);
+	sandbox_free(sb);
+	return r;
+}
+
+/* Linux needs no jail or mount cleanup: the namespaces died with init.
+   Only the root trees named in the ledger are left to remove. */
+int
+sandbox_recover(const char *ledger_path)
+{
+	struct buf b = BUF_INIT;
+	char *line, *save;
+	int r = 0;
+
+	if (access(ledger_path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (read_file(ledger_path, &b) < 0)
+		return frx_preferr("sandbox: recover");
+	for (line = strtok_r(b.data != NULL ? b.data : "", "\n", &save);
+	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "root /", 6) == 0 &&
+		    remove_root(line + 5) < 0)
+			r = -1;
+	}
+	buf_free(&b);
+	if (r == 0 && unlink(ledger_path) < 0)
+		r = frx_seterr_errno("sandbox: remove ledger %s", ledger_path);
+	return r;
+}

@@ -1,0 +1,174 @@
+/*
+ * sandbox.h: run one builder in an isolated root as a build user.
+ *
+ * Two steps, kept apart so the first can be tested without privilege:
+ *
+ *   1. plan_make() turns the build's parameters (store dir, input closure,
+ *      host tool view, build user, build directory) into a mount plan: an
+ *      ordered list of directories, bind mounts, file systems, generated
+ *      files and symlinks.  It touches nothing but lstat(2).
+ *   2. sandbox_start() carries out a plan under a fresh root directory and
+ *      execs the builder there as the build user.  The backend is chosen
+ *      by the build: sandbox/linux.c (namespaces) or sandbox/freebsd.c
+ *      (jail).  There is no fallback to an unsandboxed run.
+ *
+ * Calling sequence for one build:
+ *
+ *	plan_make(&params, &plan);
+ *	sandbox_start(&spec, &sb);          spec.plan = &plan
+ *	while (sandbox_poll(sb, &st) == 0)  or sandbox_wait(sb, &st)
+ *		...;                        sandbox_kill(sb) on timeout
+ *	move the outputs out of <root><storedir>/
+ *	sandbox_destroy(sb);
+ *	plan_free(&plan);
+ *
+ * Every function returns -1 on failure with a message from frx_errmsg()
+ * that names the step, the path and the errno text, e.g.
+ * "sandbox: mount /usr on /frx/var/builds/x/root/usr: Operation not
+ * permitted".  The caller must not reap sandbox_pid() itself.
+ */
+#ifndef FRX_SANDBOX_H
+#define FRX_SANDBOX_H
+
+#include <sys/types.h>
+
+#include "../lib/util.h"
+
+enum plan_kind {
+	PLAN_DIR,	/* directory, mode and owner below; stays writable */
+	PLAN_BIND_RO,	/* host path source, read-only, nosuid, nodev */
+	PLAN_BIND_RW,	/* host path source, writable, nosuid, nodev */
+	PLAN_TMPFS,	/* empty memory file system with the given mode */
+	PLAN_PROC,	/* the process file system of the build */
+	PLAN_DEVFS,	/* near-empty /dev (Linux: tmpfs; FreeBSD: devfs) */
+	PLAN_DEVNODE,	/* expose the host device node source at target */
+	PLAN_FILE,	/* regular file; source is its content */
+	PLAN_SYMLINK	/* symlink; source is the link text */
+};
+
+struct plan_entry {
+	enum plan_kind kind;
+	char *source;	/* host path, file content or link text */
+	char *target;	/* absolute path inside the sandbox */
+	mode_t mode;	/* PLAN_DIR, PLAN_TMPFS, PLAN_FILE */
+	uid_t uid;	/* owner for PLAN_DIR and PLAN_FILE */
+	gid_t gid;
+};
+
+struct sandbox_plan {
+	struct plan_entry *v;
+	size_t n;
+};
+
+struct plan_params {
+	const char *storedir;		/* e.g. /frx/store */
+	const struct strv *host_paths;	/* e.g. /usr /bin /lib /lib64 */
+	const struct strv *inputs;	/* input closure, read-only */
+	const struct strv *outputs;	/* not mounted; checked only */
+	uid_t uid;
+	gid_t gid;
+	const char *hostname;
+	int network;			/* fixed-output build */
+	const char *builddir;		/* host dir that appears at /tmp */
+};
+
+/*
+ * Build the plan for p into out (which is overwritten).  Entries are
+ * ordered so that a parent directory comes before anything below it:
+ *
+ *   - each host path as PLAN_BIND_RO, or PLAN_SYMLINK with the same link
+ *     text when the host path is a symlink (merged /usr); missing host
+ *     paths are skipped;
+ *   - /etc/passwd (root, frxbuild with home /homeless-shelter and shell
+ *     /bin/sh, nobody), /etc/group and /etc/hosts as PLAN_FILE; with
+ *     network, the host's /etc/resolv.conf, /etc/hosts, /etc/services and
+ *     /etc/nsswitch.conf are bound read-only instead, where present;
+ *   - /proc, a minimal /dev (null zero full random urandom tty, fd, stdin,
+ *     stdout, stderr, a tmpfs /dev/shm);
+ *   - the store dir as PLAN_DIR 01775 root:gid, so the builder can create
+ *     its outputs but cannot remove the root-owned mount points of inputs;
+ *   - each input as PLAN_BIND_RO at the same path (PLAN_SYMLINK if the
+ *     store item is itself a symlink);
+ *   - builddir at /tmp as PLAN_BIND_RW.
+ *
+ * Refused: uid or gid 0, relative paths or paths with "." or ".."
+ * components, inputs or outputs outside the store dir, an output that is
+ * also an input, a host path that overlaps the store dir, /etc, /proc,
+ * /dev or /tmp, a missing input, duplicate targets.
+ */
+int plan_make(const struct plan_params *p, struct sandbox_plan *out);
+void plan_free(struct sandbox_plan *p);
+/* Human-readable, one line per entry (appends to out). */
+int plan_format(const struct sandbox_plan *p, struct buf *out);
+/* Append one entry; plan_make uses it, tests and backends may too. */
+void plan_add(struct sandbox_plan *p, enum plan_kind kind,
+    const char *source, const char *target, mode_t mode, uid_t uid,
+    gid_t gid);
+const char *plan_kind_name(enum plan_kind kind);
+
+struct sandbox_spec {
+	const char *root;	/* host dir for the new root; must not exist;
+				   created 0755 by sandbox_start */
+	const struct sandbox_plan *plan;
+	uid_t uid;
+	gid_t gid;
+	const char *hostname;
+	int network;
+	const char *cwd;	/* inside, e.g. /tmp */
+	char *const *argv;	/* argv[0]: program path inside the sandbox */
+	char *const *envp;	/* complete environment, passed verbatim */
+	int log_fd;		/* builder's stdout and stderr; stdin is
+				   /dev/null */
+	const char *ledger;	/* optional: file recording what to clean up
+				   after a daemon crash; see sandbox_recover */
+	void (*notice)(const char *line);
+				/* optional: told of trouble worked around,
+				   e.g. a busy mount unmounted by force */
+};
+
+struct sandbox;
+
+/*
+ * Create spec->root, carry out the plan, drop to uid:gid and exec the
+ * builder.  Returns 0 once the builder has been exec'd.  On failure
+ * returns -1 with a message naming the failed step; everything the call
+ * made (processes, mounts, the root tree, the ledger) is gone again and
+ * *out is NULL.
+ */
+int sandbox_start(const struct sandbox_spec *spec, struct sandbox **out);
+/* The process to watch: the build's init (Linux) or the builder
+   (FreeBSD).  Do not reap it yourself; use sandbox_poll/sandbox_wait. */
+pid_t sandbox_pid(const struct sandbox *sb);
+/* 1 finished (status = the builder's wait status), 0 running, -1 error. */
+int sandbox_poll(struct sandbox *sb, int *status);
+int sandbox_wait(struct sandbox *sb, int *status);
+/* Kill every process of the build (never by uid).  Reap with
+   sandbox_wait or sandbox_destroy afterwards. */
+int sandbox_kill(struct sandbox *sb);
+
+/* What the builder observed about itself after dropping privileges, just
+   before exec: getuid(), getgid(), gethostname(). */
+uid_t sandbox_observed_uid(const struct sandbox *sb);
+gid_t sandbox_observed_gid(const struct sandbox *sb);
+const char *sandbox_observed_hostname(const struct sandbox *sb);
+
+/* "linux-namespaces" or "freebsd-jail". */
+const char *sandbox_mode(void);
+
+/*
+ * After the builder is finished or killed: kill and reap whatever is
+ * left, make sure no mount remains under the root, then remove the root
+ * tree (including any outputs still under <root><storedir>/), never
+ * crossing a mount point, and the ledger.  Frees sb even on failure.
+ * sandbox_destroy(NULL) returns 0.
+ */
+int sandbox_destroy(struct sandbox *sb);
+
+/*
+ * After a daemon restart: read the ledger left by a sandbox that was never
+ * destroyed, remove its jail (FreeBSD), its mounts and its root tree, then
+ * the ledger.  A missing ledger is not an error.
+ */
+int sandbox_recover(const char *ledger_path);
+
+#endif

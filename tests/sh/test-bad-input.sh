@@ -1,0 +1,238 @@
+#!/bin/sh
+# Bad input and hostile builders, each through the real daemon and
+# sandbox: every case must end in a clear error (or a contained build),
+# with the store and database consistent and no mount or process left.
+#
+# Needs root.  Prints "ok N - ..." / "not ok N - ...".
+set -u
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+B=${B:-build}
+SRC_CACHE=${FRX_SRC_CACHE:-/var/cache/frx-sources}
+TARBALL=${HELLO_TARBALL:-$SRC_CACHE/hello_2.10.orig.tar.gz}
+
+n=0
+fails=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+nok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+check() {
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else nok "$d"; fi
+}
+
+[ "$(id -u)" -eq 0 ] || { echo "test-bad-input: needs root" >&2; exit 1; }
+make -s -j2 B="$B" "$B/frx" "$B/frx-daemon" >/dev/null || exit 1
+
+T=$(mktemp -d /var/tmp/frx-bad.XXXXXX)
+chmod 755 "$T"
+mkdir -p "$T/www"
+[ -f "$TARBALL" ] && cp "$TARBALL" "$T/www/hello-2.10.tar.gz"
+echo "not the real thing" >"$T/www/other.tar.gz"
+export FRX_STORE_DIR="$T/store" FRX_STATE_DIR="$T/var"
+export FRX_DAEMON_SOCKET="$T/daemon.sock" FRX_DATADIR="$top/scheme"
+daemon_pid= http_pid=
+
+cleanup() {
+	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
+	[ -n "$http_pid" ] && kill "$http_pid" 2>/dev/null
+	wait 2>/dev/null
+	[ -n "${KEEP:-}" ] || { chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"; }
+}
+trap cleanup EXIT INT TERM
+
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$T/www" \
+    >"$T/http.log" 2>&1 &
+http_pid=$!
+"$B/frx-daemon" >"$T/daemon.log" 2>&1 &
+daemon_pid=$!
+i=0
+while [ $i -lt 100 ]; do
+	[ -S "$FRX_DAEMON_SOCKET" ] && grep -q port "$T/http.log" && break
+	sleep 0.1
+	i=$((i + 1))
+done
+port=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$T/http.log" | head -1)
+
+# A package built by a shell script of our own (trivial build system).
+trivial() {	# name script-file
+	cat >"$T/$1.scm" <<EOF
+(use-modules (frx packages) (ice-9 textual-ports))
+(package
+  (name "$1")
+  (version "1")
+  (source #f)
+  (build-system trivial-build-system)
+  (arguments
+   (list #:builder (call-with-input-file "$2" get-string-all))))
+EOF
+}
+
+build() {	# name -> output on stdout, log in $T/name.log, status in $rc
+	"$B/frx" build -f "$T/$1.scm" --record "$T/$1.record" \
+	    >"$T/$1.out" 2>"$T/$1.log"
+	rc=$?
+}
+
+store_clean() {	# nothing unregistered, no temporary, no mount, no process
+	for p in "$FRX_STORE_DIR"/*; do
+		[ -e "$p" ] || continue
+		"$B/frx" path-info "$p" >/dev/null 2>&1 || {
+			echo "unregistered store entry: $p"
+			return 1
+		}
+	done
+	! ls -A "$FRX_STORE_DIR" | grep -q '^\.frx-tmp' &&
+	    ! grep -q "$T" /proc/self/mountinfo &&
+	    ! ps -eo uid= | awk '$1 >= 35001 && $1 <= 35999' | grep -q .
+}
+
+# 1. A wrong source hash.
+cat >"$T/badhash.scm" <<EOF
+(use-modules (frx packages) (frx packages hello))
+(package
+  (inherit hello)
+  (source
+   (origin
+     (inherit (package-source hello))
+     (uri "http://127.0.0.1:$port/other.tar.gz")
+     (sha256 "0000000000000000000000000000000000000000000000000000000000000000"))))
+EOF
+build badhash
+check "wrong hash: build fails with status 1" test "$rc" -eq 1
+check "wrong hash: error names the URL" \
+    grep -q "http://127.0.0.1:$port/other.tar.gz" "$T/badhash.log"
+check "wrong hash: error names the expected hash" \
+    grep -q "expected sha256:0000000000000000000000000000000000000000000000000000" \
+    "$T/badhash.log"
+actual=$(sha256sum "$T/www/other.tar.gz" | cut -d' ' -f1)
+check "wrong hash: error names the actual hash" \
+    grep -q "got sha256:" "$T/badhash.log"
+check "wrong hash: nothing named other.tar.gz/hello-2.10.tar.gz output is in the store" \
+    sh -c "! ls '$FRX_STORE_DIR' | grep -v '\.drv$' | grep -q 'hello-2.10.tar.gz$'"
+check "wrong hash: store consistent" store_clean
+
+# 2. A URL that does not answer.
+cat >"$T/noanswer.scm" <<EOF
+(use-modules (frx packages) (frx packages hello))
+(package
+  (inherit hello)
+  (source
+   (origin
+     (inherit (package-source hello))
+     (uri "http://127.0.0.1:1/hello-2.10.tar.gz")
+     (sha256 "1111111111111111111111111111111111111111111111111111111111111111"))))
+EOF
+build noanswer
+check "dead URL: build fails with status 1" test "$rc" -eq 1
+check "dead URL: error names the URL and the reason" \
+    grep -Eq "http://127.0.0.1:1/hello-2.10.tar.gz: .*(refused|connect)" \
+    "$T/noanswer.log"
+check "dead URL: store consistent" store_clean
+
+# 3. A builder that fails.
+printf 'echo first line\necho the last words\nexit 3\n' >"$T/fail.sh"
+trivial failing "$T/fail.sh"
+build failing
+check "failing builder: status 1" test "$rc" -eq 1
+check "failing builder: client sees the exit status" \
+    grep -q "failed with exit code 3" "$T/failing.log"
+check "failing builder: client sees the log tail" \
+    grep -q "the last words" "$T/failing.log"
+check "failing builder: no output registered" \
+    sh -c "! ls '$FRX_STORE_DIR' | grep -v '\.drv$' | grep -q -- '-failing-1$'"
+check "failing builder: the build record says failed" \
+    grep -q "^status=failed" "$T/failing.record"
+check "failing builder: store consistent" store_clean
+
+# 4. A builder that writes outside its output and /tmp.
+cat >"$T/escape.sh" <<'EOF'
+for f in /usr/frx-escape /frx-escape /etc/frx-escape /bin/frx-escape; do
+	if echo owned >"$f" 2>/dev/null; then echo "WROTE $f"; exit 1; fi
+done
+if echo owned >>/etc/passwd 2>/dev/null; then echo "WROTE /etc/passwd"; exit 1; fi
+echo ok >/tmp/fine
+mkdir "$out" && echo contained >"$out/result"
+EOF
+trivial escape "$T/escape.sh"
+build escape
+check "writes outside: refused inside the sandbox, build contained" \
+    test "$rc" -eq 0
+check "writes outside: nothing reached the host" \
+    sh -c "! test -e /usr/frx-escape && ! test -e /frx-escape &&
+        ! test -e /etc/frx-escape && ! grep -q owned /etc/passwd"
+
+# 5. Reading a store path that is not an input.
+echo "secret-$$" >"$T/secret.txt"
+secret=$("$B/frx" download "$T/secret.txt")
+cat >"$T/peek.sh" <<EOF
+if cat "$secret" 2>/dev/null; then echo "READ A NON-INPUT"; exit 1; fi
+if ls "$FRX_STORE_DIR" | grep -q secret; then echo "LISTED A NON-INPUT"; exit 1; fi
+if cat /etc/shadow 2>/dev/null; then echo "READ SHADOW"; exit 1; fi
+if ls /root 2>/dev/null; then echo "SAW /root"; exit 1; fi
+mkdir "\$out"
+EOF
+trivial peek "$T/peek.sh"
+build peek
+check "foreign store path, /etc/shadow and /root are invisible" \
+    test "$rc" -eq 0
+check "the secret never reached the log" \
+    sh -c "! grep -q 'secret-$$' '$T/peek.log'"
+
+# 6. Opening a network connection.
+cat >"$T/net.sh" <<EOF
+if python3 -c 'import socket; socket.create_connection(("127.0.0.1", $port), 3)' 2>/dev/null; then
+	echo "CONNECTED"; exit 1
+fi
+mkdir "\$out"
+EOF
+trivial net "$T/net.sh"
+: >"$T/http.log.mark"
+before=$(grep -c GET "$T/http.log")
+build net
+check "network: the connection fails inside the sandbox" test "$rc" -eq 0
+check "network: the host server saw no request" \
+    test "$(grep -c GET "$T/http.log")" -eq "$before"
+
+# 7. Leaving a background process running.
+cat >"$T/bg.sh" <<'EOF'
+sleep 1000 &
+(setsid sleep 1001 &) &
+mkdir "$out"
+echo started background processes
+EOF
+trivial background "$T/bg.sh"
+build background
+check "background: the build succeeds" test "$rc" -eq 0
+sleep 0.5
+check "background: no process of the build survives it" \
+    sh -c "! ps -eo args= | grep -Eq '^sleep 100[01]$'"
+
+# 8. Package files with a syntax error or an unknown field.
+printf '(use-modules (frx packages))\n(package\n  (name "x")\n' >"$T/syntax.scm"
+"$B/frx" build -f "$T/syntax.scm" >/dev/null 2>"$T/syntax.log"
+rc=$?
+check "syntax error: status 2" test "$rc" -eq 2
+check "syntax error: names the file and line" \
+    grep -q "$T/syntax.scm:[0-9]" "$T/syntax.log"
+cat >"$T/field.scm" <<'EOF'
+(use-modules (frx packages))
+(package
+  (name "x")
+  (version "1")
+  (colour "blue")
+  (source #f)
+  (build-system gnu-build-system))
+EOF
+"$B/frx" build -f "$T/field.scm" >/dev/null 2>"$T/field.log"
+rc=$?
+check "unknown field: status 2" test "$rc" -eq 2
+check "unknown field: names the file, line 5 and the field" \
+    sh -c "grep -q '$T/field.scm:5' '$T/field.log' &&
+        grep -q colour '$T/field.log'"
+
+check "after everything: store consistent, no mount, no process" store_clean
+check "the daemon is still running" kill -0 "$daemon_pid"
+
+[ "$fails" -eq 0 ]

@@ -1,0 +1,245 @@
+/*
+ * test-lib-util: error messages, buffers, string lists, I/O helpers and
+ * remove_tree.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../lib/util.h"
+
+static char tmpdir[] = "/tmp/frx-test-util.XXXXXX";
+
+static void
+test_errors(void **state)
+{
+	char big[FRX_ERRMAX + 100];
+
+	(void)state;
+	assert_int_equal(frx_seterr("%s: bad %d", "obj", 7), -1);
+	assert_string_equal(frx_errmsg(), "obj: bad 7");
+	assert_int_equal(frx_preferr("outer %s", "x"), -1);
+	assert_string_equal(frx_errmsg(), "outer x: obj: bad 7");
+	errno = ENOENT;
+	assert_int_equal(frx_seterr_errno("%s: cannot open", "/p"), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_string_equal(frx_errmsg(), "/p: cannot open: No such file or "
+	    "directory");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	frx_seterr("%s", big);
+	assert_int_equal(strlen(frx_errmsg()), FRX_ERRMAX - 1);
+	frx_preferr("p");
+	assert_int_equal(strlen(frx_errmsg()), FRX_ERRMAX - 1);
+	assert_memory_equal(frx_errmsg(), "p: xxx", 6);
+}
+
+static void
+test_buf(void **state)
+{
+	struct buf b = BUF_INIT;
+	char *s;
+	int i;
+
+	(void)state;
+	buf_add(&b, "ab", 2);
+	buf_addc(&b, 'c');
+	buf_adds(&b, "de");
+	buf_printf(&b, "-%d-%s", 42, "x");
+	assert_int_equal(b.len, 10);
+	assert_string_equal(b.data, "abcde-42-x");
+	buf_reset(&b);
+	assert_int_equal(b.len, 0);
+	assert_string_equal(b.data, "");
+	for (i = 0; i < 10000; i++)
+		buf_addc(&b, (char)('a' + i % 26));
+	assert_int_equal(b.len, 10000);
+	assert_int_equal(b.data[10000], '\0');
+	s = buf_steal(&b);
+	assert_null(b.data);
+	assert_int_equal(strlen(s), 10000);
+	free(s);
+	/* an empty buffer steals as "" */
+	s = buf_steal(&b);
+	assert_string_equal(s, "");
+	free(s);
+	s = xasprintf("%s=%u", "k", 5u);
+	assert_string_equal(s, "k=5");
+	free(s);
+	s = xstrndup("abcdef", 3);
+	assert_string_equal(s, "abc");
+	free(s);
+	buf_free(&b);
+}
+
+static void
+test_strv(void **state)
+{
+	struct strv s = STRV_INIT;
+
+	(void)state;
+	strv_add(&s, "b");
+	strv_add(&s, "a");
+	strv_addn(&s, xstrdup("Z"));
+	strv_add(&s, "b");
+	strv_add(&s, "\xc3\xa9");
+	strv_sort(&s);
+	strv_uniq(&s);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.v[0], "Z");
+	assert_string_equal(s.v[1], "a");
+	assert_string_equal(s.v[2], "b");
+	assert_string_equal(s.v[3], "\xc3\xa9");
+	assert_null(s.v[4]);
+	assert_true(strv_contains(&s, "a"));
+	assert_false(strv_contains(&s, "c"));
+	strv_free(&s);
+	assert_int_equal(s.n, 0);
+}
+
+static void
+test_io(void **state)
+{
+	char *p = xasprintf("%s/f", tmpdir), got[8];
+	struct buf b = BUF_INIT;
+	int fd;
+
+	(void)state;
+	assert_int_equal(write_file(p, "hello", 5, 0600), 0);
+	assert_int_equal(read_file(p, &b), 0);
+	assert_int_equal(b.len, 5);
+	assert_string_equal(b.data, "hello");
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read_full(fd, got, 3), 0);
+	assert_memory_equal(got, "hel", 3);
+	assert_int_equal(read_full(fd, got, 3), -1);
+	assert_int_equal(errno, 0);
+	close(fd);
+	buf_free(&b);
+	assert_int_equal(read_file("/nonexistent/x", &b), -1);
+	assert_string_equal(frx_errmsg(), "/nonexistent/x: cannot open: No "
+	    "such file or directory");
+	free(p);
+	assert_true(now_ms() / 1000 - now_s() <= 1);
+	assert_true(now_s() > 1600000000);
+}
+
+static void
+test_mkdirs(void **state)
+{
+	char *p = xasprintf("%s/m/n/o", tmpdir), *f;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(mkdirs(p, 0755), 0);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(mkdirs(p, 0755), 0);
+	f = xasprintf("%s/file", p);
+	assert_int_equal(write_file(f, "", 0, 0644), 0);
+	free(p);
+	p = xasprintf("%s/sub", f);
+	assert_int_equal(mkdirs(p, 0755), -1);
+	assert_non_null(strstr(frx_errmsg(), p));
+	assert_int_equal(mkdirs(f, 0755), -1);
+	free(f);
+	free(p);
+}
+
+/* A read-only tree with a symlink pointing outside it. */
+static void
+test_remove_tree(void **state)
+{
+	char *root = xasprintf("%s/rt", tmpdir);
+	char *keep = xasprintf("%s/keep", tmpdir);
+	char *p;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(mkdir(keep, 0755), 0);
+	p = xasprintf("%s/precious", keep);
+	assert_int_equal(write_file(p, "x", 1, 0444), 0);
+	free(p);
+	assert_int_equal(mkdirs(root, 0755), 0);
+	p = xasprintf("%s/a/b/c", root);
+	assert_int_equal(mkdirs(p, 0755), 0);
+	free(p);
+	p = xasprintf("%s/a/b/c/file", root);
+	assert_int_equal(write_file(p, "x", 1, 0444), 0);
+	free(p);
+	p = xasprintf("%s/a/outside", root);
+	assert_int_equal(symlink(keep, p), 0);
+	free(p);
+	p = xasprintf("%s/a/b/c", root);
+	assert_int_equal(chmod(p, 0555), 0);
+	free(p);
+	p = xasprintf("%s/a/b", root);
+	assert_int_equal(chmod(p, 0), 0);
+	free(p);
+	p = xasprintf("%s/a", root);
+	assert_int_equal(chmod(p, 0555), 0);
+	free(p);
+	assert_int_equal(chmod(root, 0555), 0);
+	if (remove_tree(root) < 0)
+		fail_msg("%s", frx_errmsg());
+	assert_int_equal(lstat(root, &st), -1);
+	p = xasprintf("%s/precious", keep);
+	assert_int_equal(lstat(p, &st), 0);
+	free(p);
+	/* a symlink to a directory is removed, not followed */
+	p = xasprintf("%s/link", tmpdir);
+	assert_int_equal(symlink(keep, p), 0);
+	assert_int_equal(remove_tree(p), 0);
+	assert_int_equal(lstat(p, &st), -1);
+	assert_int_equal(lstat(keep, &st), 0);
+	free(p);
+	/* missing is fine; trailing slash is fine */
+	assert_int_equal(remove_tree(root), 0);
+	p = xasprintf("%s/", keep);
+	assert_int_equal(remove_tree(p), 0);
+	assert_int_equal(lstat(keep, &st), -1);
+	free(p);
+	free(keep);
+	free(root);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	return remove_tree(tmpdir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_strv),
+		cmocka_unit_test(test_io),
+		cmocka_unit_test(test_mkdirs),
+		cmocka_unit_test(test_remove_tree),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,356 @@
+/*
+ * test-plan.c: the mount plan, computed without privilege from a small
+ * fake host tree under /var/tmp (not /tmp: the plan reserves /tmp).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../sandbox/sandbox.h"
+
+struct fx {
+	char base[64];
+	char *store;
+	struct strv hosts, inputs, outputs;
+	struct plan_params p;
+	struct sandbox_plan plan;
+};
+
+static char *
+path(struct fx *f, const char *rel)
+{
+	return xasprintf("%s/%s", f->base, rel);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	strcpy(f->base, "/var/tmp/frx-plantest.XXXXXX");
+	assert_non_null(mkdtemp(f->base));
+	f->store = path(f, "store");
+	assert_int_equal(mkdirs(path(f, "usr/bin"), 0755), 0);
+	assert_int_equal(symlink("usr/bin", path(f, "bin")), 0);
+	assert_int_equal(mkdirs(path(f, "store/aaaa-in"), 0755), 0);
+	assert_int_equal(mkdirs(path(f, "store/eeee-not-an-input"), 0755), 0);
+	assert_int_equal(symlink("aaaa-in", path(f, "store/bbbb-link")), 0);
+	strv_add(&f->hosts, path(f, "usr"));
+	strv_add(&f->hosts, path(f, "bin"));
+	strv_add(&f->hosts, path(f, "missing"));
+	strv_add(&f->inputs, path(f, "store/bbbb-link"));
+	strv_add(&f->inputs, path(f, "store/aaaa-in"));
+	strv_add(&f->outputs, path(f, "store/cccc-out"));
+	f->p.storedir = f->store;
+	f->p.host_paths = &f->hosts;
+	f->p.inputs = &f->inputs;
+	f->p.outputs = &f->outputs;
+	f->p.uid = 35001;
+	f->p.gid = 35002;
+	f->p.hostname = "frx-host";
+	f->p.network = 0;
+	f->p.builddir = "/var/tmp/frx-build-1";
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	plan_free(&f->plan);
+	assert_int_equal(remove_tree(f->base), 0);
+	strv_free(&f->hosts);
+	strv_free(&f->inputs);
+	strv_free(&f->outputs);
+	free(f->store);
+	free(f);
+	return 0;
+}
+
+static const struct plan_entry *
+find(const struct sandbox_plan *plan, const char *target)
+{
+	size_t i;
+
+	for (i = 0; i < plan->n; i++)
+		if (strcmp(plan->v[i].target, target) == 0)
+			return &plan->v[i];
+	return NULL;
+}
+
+static void
+test_exact_plan(void **state)
+{
+	struct fx *f = *state;
+	struct buf got = BUF_INIT;
+	char *want;
+	const char *b = f->base;
+
+	if (plan_make(&f->p, &f->plan) < 0)
+		fail_msg("plan_make: %s", frx_errmsg());
+	assert_int_equal(plan_format(&f->plan, &got), 0);
+	want = xasprintf(
+	    "devfs /dev\n"
+	    "symlink /dev/fd -> /proc/self/fd\n"
+	    "devnode /dev/full from /dev/full\n"
+	    "devnode /dev/null from /dev/null\n"
+	    "devnode /dev/random from /dev/random\n"
+	    "tmpfs /dev/shm mode 1777\n"
+	    "symlink /dev/stderr -> /proc/self/fd/2\n"
+	    "symlink /dev/stdin -> /proc/self/fd/0\n"
+	    "symlink /dev/stdout -> /proc/self/fd/1\n"
+	    "devnode /dev/tty from /dev/tty\n"
+	    "devnode /dev/urandom from /dev/urandom\n"
+	    "devnode /dev/zero from /dev/zero\n"
+	    "file /etc/group mode 0644 owner 0:0 size 45\n"
+	    "file /etc/hosts mode 0644 owner 0:0 size 34\n"
+	    "file /etc/passwd mode 0644 owner 0:0 size 135\n"
+	    "proc /proc\n"
+	    "bind-rw /tmp from /var/tmp/frx-build-1\n"
+	    "symlink %s/bin -> usr/bin\n"
+	    "dir %s/store mode 1775 owner 0:35002\n"
+	    "bind-ro %s/store/aaaa-in from %s/store/aaaa-in\n"
+	    "symlink %s/store/bbbb-link -> aaaa-in\n"
+	    "bind-ro %s/usr from %s/usr\n", b, b, b, b, b, b, b);
+	assert_string_equal(got.data, want);
+	free(want);
+	buf_free(&got);
+}
+
+static void
+test_etc_files(void **state)
+{
+	struct fx *f = *state;
+	const struct plan_entry *e;
+
+	assert_int_equal(plan_make(&f->p, &f->plan), 0);
+	e = find(&f->plan, "/etc/passwd");
+	assert_non_null(e);
+	assert_int_equal(e->kind, PLAN_FILE);
+	assert_string_equal(e->source,
+	    "root:x:0:0:root:/root:/bin/sh\n"
+	    "frxbuild:x:35001:35002:frx build user:/homeless-shelter:/bin/sh\n"
+	    "nobody:x:65534:65534:nobody:/:/bin/false\n");
+	e = find(&f->plan, "/etc/group");
+	assert_non_null(e);
+	assert_string_equal(e->source,
+	    "root:x:0:\nfrxbuild:x:35002:\nnogroup:x:65534:\n");
+	e = find(&f->plan, "/etc/hosts");
+	assert_non_null(e);
+	assert_int_equal(e->kind, PLAN_FILE);
+	assert_string_equal(e->source, "127.0.0.1 localhost\n::1 localhost\n");
+	assert_null(find(&f->plan, "/etc/resolv.conf"));
+	assert_null(find(&f->plan, "/etc/services"));
+	assert_null(find(&f->plan, "/etc/nsswitch.conf"));
+}
+
+static void
+test_store_view(void **state)
+{
+	struct fx *f = *state;
+	char *other = path(f, "store/eeee-not-an-input");
+	char *out = path(f, "store/cccc-out");
+	const struct plan_entry *e;
+	size_t i, n = strlen(f->store);
+
+	assert_int_equal(plan_make(&f->p, &f->plan), 0);
+	e = find(&f->plan, f->store);
+	assert_non_null(e);
+	assert_int_equal(e->kind, PLAN_DIR);
+	assert_int_equal(e->mode, 01775);
+	assert_int_equal(e->uid, 0);
+	assert_int_equal(e->gid, 35002);
+	/* Only the inputs are under the store dir, and read-only. */
+	for (i = 0; i < f->plan.n; i++) {
+		e = &f->plan.v[i];
+		if (strncmp(e->target, f->store, n) != 0 ||
+		    e->target[n] != '/')
+			continue;
+		assert_true(strv_contains(&f->inputs, e->target));
+		assert_true(e->kind == PLAN_BIND_RO ||
+		    e->kind == PLAN_SYMLINK);
+		assert_true(e->kind != PLAN_BIND_RW);
+	}
+	assert_null(find(&f->plan, other));
+	assert_null(find(&f->plan, out));
+	free(other);
+	free(out);
+}
+
+static void
+test_network_extras(void **state)
+{
+	static const char *const files[] = { "/etc/resolv.conf",
+		"/etc/hosts", "/etc/services", "/etc/nsswitch.conf", NULL };
+	struct fx *f = *state;
+	char real[PATH_MAX];
+	const struct plan_entry *e;
+	size_t i;
+
+	f->p.network = 1;
+	assert_int_equal(plan_make(&f->p, &f->plan), 0);
+	for (i = 0; files[i] != NULL; i++) {
+		e = find(&f->plan, files[i]);
+		if (realpath(files[i], real) == NULL) {
+			if (strcmp(files[i], "/etc/hosts") == 0) {
+				assert_non_null(e);
+				assert_int_equal(e->kind, PLAN_FILE);
+			} else
+				assert_null(e);
+			continue;
+		}
+		assert_non_null(e);
+		assert_int_equal(e->kind, PLAN_BIND_RO);
+		assert_string_equal(e->source, real);
+	}
+}
+
+static void
+test_parents_first(void **state)
+{
+	struct fx *f = *state;
+	size_t i, j, n;
+
+	assert_int_equal(plan_make(&f->p, &f->plan), 0);
+	for (i = 0; i < f->plan.n; i++)
+		for (j = i + 1; j < f->plan.n; j++) {
+			n = strlen(f->plan.v[j].target);
+			/* A later entry is never a parent of an earlier one. */
+			assert_false(strncmp(f->plan.v[i].target,
+			    f->plan.v[j].target, n) == 0 &&
+			    f->plan.v[i].target[n] == '/');
+		}
+}
+
+static void
+expect_refusal(struct fx *f, const char *fragment)
+{
+	struct sandbox_plan plan;
+
+	assert_int_equal(plan_make(&f->p, &plan), -1);
+	assert_int_equal(plan.n, 0);
+	if (strstr(frx_errmsg(), fragment) == NULL)
+		fail_msg("message \"%s\" lacks \"%s\"", frx_errmsg(),
+		    fragment);
+}
+
+static void
+test_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct strv bad = STRV_INIT;
+
+	f->p.uid = 0;
+	expect_refusal(f, "refusing to build as root");
+	f->p.uid = 35001;
+	f->p.gid = 0;
+	expect_refusal(f, "refusing to build as root");
+	f->p.gid = 35002;
+
+	f->p.builddir = "tmp/rel";
+	expect_refusal(f, "build dir tmp/rel: not a clean absolute path");
+	f->p.builddir = "/var/tmp/../etc";
+	expect_refusal(f, "not a clean absolute path");
+	f->p.builddir = "/var/tmp/frx-build-1";
+
+	f->p.storedir = "/tmp/store";
+	expect_refusal(f, "store dir /tmp/store: overlaps /tmp");
+	f->p.storedir = f->store;
+
+	f->p.host_paths = &bad;
+	strv_add(&bad, "/etc");
+	expect_refusal(f, "host path /etc: overlaps /etc");
+	strv_free(&bad);
+	strv_add(&bad, "/tmp/x");
+	expect_refusal(f, "host path /tmp/x: overlaps /tmp");
+	strv_free(&bad);
+	strv_add(&bad, f->base);
+	expect_refusal(f, "overlaps the store dir");
+	strv_free(&bad);
+	strv_add(&bad, "/");
+	expect_refusal(f, "host path /: not a clean absolute path");
+	f->p.host_paths = &f->hosts;
+	strv_free(&bad);
+}
+
+static void
+test_store_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct strv in = STRV_INIT;
+	char *s;
+
+	f->p.inputs = &in;
+	strv_add(&in, "/usr");
+	expect_refusal(f, "input /usr: not a store path under");
+	strv_free(&in);
+	strv_add(&in, s = path(f, "store/aaaa-in/sub"));
+	free(s);
+	expect_refusal(f, "not a store path");
+	strv_free(&in);
+	strv_add(&in, s = path(f, "store/ffff-missing"));
+	expect_refusal(f, s);
+	expect_refusal(f, "No such file or directory");
+	free(s);
+	strv_free(&in);
+	strv_add(&in, s = path(f, "store/cccc-out"));
+	assert_int_equal(mkdir(s, 0755), 0);
+	expect_refusal(f, "is also an input");
+	free(s);
+	f->p.inputs = &f->inputs;
+	strv_free(&in);
+}
+
+static void
+test_duplicates(void **state)
+{
+	struct fx *f = *state;
+
+	strv_add(&f->hosts, f->hosts.v[0]);
+	expect_refusal(f, "appears twice in the plan");
+}
+
+static void
+test_kind_names(void **state)
+{
+	(void)state;
+	assert_string_equal(plan_kind_name(PLAN_BIND_RO), "bind-ro");
+	assert_string_equal(plan_kind_name(PLAN_SYMLINK), "symlink");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_exact_plan, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_etc_files, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_store_view, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_network_extras, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_parents_first, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_store_refusals, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_duplicates, setup,
+		    teardown),
+		cmocka_unit_test(test_kind_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,656 @@
+/*
+ * test-sandbox-linux.c: start real sandboxes and check, from inside and
+ * from the host, what the builder can and cannot do.  Needs root and
+ * namespaces; every test skips with a message otherwise.
+ *
+ * The builder is /bin/sh -c SCRIPT, or this very program copied into the
+ * fake store as an input ("probe" mode: argv[1] names a check).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../sandbox/sandbox.h"
+
+#define BUILD_UID 35001
+#define BUILD_GID 35001
+#define HOSTNAME "frx-test-host"
+
+static const char *skip_reason;
+
+struct fx {
+	char base[64];
+	char *store, *root, *build, *input, *other, *probe, *log;
+	struct strv hosts, inputs, outputs;
+	struct sandbox_plan plan;
+	int network;
+	int log_fd;
+};
+
+/* ---- probe mode: runs inside the sandbox ---- */
+
+static int
+probe_connect(const char *port)
+{
+	struct sockaddr_in sin;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return 2;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((unsigned short)atoi(port));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+		printf("connected to 127.0.0.1:%s\n", port);
+		return 1;
+	}
+	printf("connect 127.0.0.1:%s: %s\n", port, strerror(errno));
+	return 0;
+}
+
+/* ---- host-side helpers ---- */
+
+static int
+namespaces_work(void)
+{
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0) {
+		skip_reason = "not root";
+		return 0;
+	}
+	pid = fork();
+	if (pid < 0)
+		return 0;
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+		    CLONE_NEWUTS | CLONE_NEWIPC) < 0);
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0) {
+		skip_reason = "cannot create namespaces";
+		return 0;
+	}
+	return 1;
+}
+
+static void
+write_text(const char *path, const char *text, mode_t mode)
+{
+	assert_int_equal(write_file(path, text, strlen(text), mode), 0);
+}
+
+static void
+copy_self(const char *to)
+{
+	struct buf b = BUF_INIT;
+
+	assert_int_equal(read_file("/proc/self/exe", &b), 0);
+	assert_int_equal(write_file(to, b.data, b.len, 0755), 0);
+	assert_int_equal(chmod(to, 0755), 0);
+	buf_free(&b);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f;
+
+	/* Skipped tests still build their arguments from the fixture. */
+	if (skip_reason != NULL) {
+		static char none[] = "/nonexistent";
+		static struct fx dummy = { .store = none, .root = none,
+			.build = none, .input = none, .other = none,
+			.probe = none, .log = none, .log_fd = -1 };
+
+		*state = &dummy;
+		return 0;
+	}
+	f = xcalloc(1, sizeof(*f));
+	strcpy(f->base, "/var/tmp/frx-sbtest.XXXXXX");
+	assert_non_null(mkdtemp(f->base));
+	f->store = xasprintf("%s/store", f->base);
+	f->root = xasprintf("%s/root", f->base);
+	f->build = xasprintf("%s/build", f->base);
+	f->input = xasprintf("%s/aaaa-input", f->store);
+	f->other = xasprintf("%s/bbbb-other", f->store);
+	f->probe = xasprintf("%s/cccc-probe", f->store);
+	f->log = xasprintf("%s/log", f->base);
+	assert_int_equal(mkdir(f->store, 0755), 0);
+	assert_int_equal(mkdir(f->input, 0755), 0);
+	assert_int_equal(mkdir(f->other, 0755), 0);
+	write_text(xasprintf("%s/data", f->input), "input data\n", 0644);
+	write_text(xasprintf("%s/secret", f->other), "other\n", 0644);
+	copy_self(f->probe);
+	assert_int_equal(mkdir(f->build, 0700), 0);
+	assert_int_equal(chown(f->build, BUILD_UID, BUILD_GID), 0);
+	strv_add(&f->hosts, "/usr");
+	strv_add(&f->hosts, "/bin");
+	strv_add(&f->hosts, "/lib");
+	strv_add(&f->hosts, "/lib64");
+	strv_add(&f->hosts, "/etc/alternatives");
+	strv_add(&f->inputs, f->input);
+	strv_add(&f->inputs, f->probe);
+	strv_add(&f->outputs, xasprintf("%s/dddd-out", f->store));
+	f->log_fd = open(f->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	assert_true(f->log_fd >= 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (skip_reason != NULL)
+		return 0;
+	close(f->log_fd);
+	plan_free(&f->plan);
+	assert_int_equal(remove_tree(f->base), 0);
+	strv_free(&f->hosts);
+	strv_free(&f->inputs);
+	strv_free(&f->outputs);
+	free(f);
+	return 0;
+}
+
+static void
+make_plan(struct fx *f)
+{
+	struct plan_params p = {
+		f->store, &f->hosts, &f->inputs, &f->outputs, BUILD_UID,
+		BUILD_GID, HOSTNAME, f->network, f->build
+	};
+
+	plan_free(&f->plan);
+	if (plan_make(&p, &f->plan) < 0)
+		fail_msg("plan_make: %s", frx_errmsg());
+}
+
+static void
+print_log(const struct fx *f)
+{
+	struct buf b = BUF_INIT;
+
+	if (read_file(f->log, &b) == 0 && b.len > 0)
+		fprintf(stderr, "--- builder log ---\n%s--- end ---\n", b.data);
+	buf_free(&b);
+}
+
+static int
+start(struct fx *f, char *const *argv, struct sandbox **sb)
+{
+	static char *envp[] = { "PATH=/usr/bin:/bin", "HOME=/homeless-shelter",
+		NULL };
+	struct sandbox_spec spec = {
+		f->root, &f->plan, BUILD_UID, BUILD_GID, HOSTNAME, f->network,
+		"/tmp", argv, envp, f->log_fd, NULL, NULL
+	};
+
+	return sandbox_start(&spec, sb);
+}
+
+/* Run argv to completion; returns the builder's wait status. */
+static int
+run(struct fx *f, char *const *argv, struct sandbox **sbp)
+{
+	struct sandbox *sb;
+	int st;
+
+	make_plan(f);
+	if (start(f, argv, &sb) < 0)
+		fail_msg("sandbox_start: %s", frx_errmsg());
+	assert_int_equal(sandbox_wait(sb, &st), 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		print_log(f);
+	if (sbp != NULL)
+		*sbp = sb;
+	else if (sandbox_destroy(sb) < 0)
+		fail_msg("sandbox_destroy: %s", frx_errmsg());
+	return st;
+}
+
+static int
+run_script(struct fx *f, const char *script)
+{
+	char *argv[] = { "/bin/sh", "-ec", (char *)script, NULL };
+
+	return run(f, argv, NULL);
+}
+
+static void
+assert_exit0(int st)
+{
+	if (!WIFEXITED(st))
+		fail_msg("builder died from signal %d", WTERMSIG(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* Nothing mounted at or under dir in this (the host) namespace. */
+static void
+assert_no_mounts(const char *dir)
+{
+	char line[8192], mp[8192];
+	size_t n = strlen(dir);
+	FILE *fp = fopen("/proc/self/mountinfo", "r");
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (sscanf(line, "%*s %*s %*s %*s %8191s", mp) != 1)
+			continue;
+		if (strncmp(mp, dir, n) == 0 && (mp[n] == '\0' ||
+		    mp[n] == '/'))
+			fail_msg("still mounted: %s", mp);
+	}
+	fclose(fp);
+}
+
+/* Is a process of uid running whose command line contains marker?  The
+   marker keeps builds of other users of uid 35001 on this host out. */
+static int
+uid_has_processes(uid_t uid, const char *marker)
+{
+	char path[300], line[256];
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	int found = 0;
+
+	assert_non_null(d);
+	while (!found && (de = readdir(d)) != NULL) {
+		struct buf cmd = BUF_INIT;
+		int mine = 0;
+		unsigned long u;
+		size_t i;
+		FILE *fp;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+		fp = fopen(path, "r");
+		if (fp == NULL)
+			continue;
+		while (fgets(line, sizeof(line), fp) != NULL)
+			if (sscanf(line, "Uid: %lu", &u) == 1 && u == uid)
+				mine = 1;
+		fclose(fp);
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		if (mine && read_file(path, &cmd) == 0) {
+			for (i = 0; i < cmd.len; i++)
+				if (cmd.data[i] == '\0')
+					cmd.data[i] = ' ';
+			found = cmd.data != NULL &&
+			    strstr(cmd.data, marker) != NULL;
+		}
+		buf_free(&cmd);
+	}
+	closedir(d);
+	return found;
+}
+
+static void
+assert_gone(const struct fx *f)
+{
+	struct stat st;
+
+	assert_no_mounts(f->root);
+	assert_int_equal(lstat(f->root, &st), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+#define SKIP_UNLESS_ABLE() do {						\
+	if (skip_reason != NULL) {					\
+		fprintf(stderr, "skipped: sandbox tests need root and "	\
+		    "namespaces (%s)\n", skip_reason);			\
+		skip();							\
+	}								\
+} while (0)
+
+/* ---- the tests ---- */
+
+static void
+test_identity(void **state)
+{
+	struct fx *f = *state;
+	char *argv[] = { "/bin/sh", "-ec",
+		"test \"$(id -u)\" = 35001; test \"$(id -g)\" = 35001;"
+		"test \"$(id -G)\" = 35001;"
+		"test \"$(cat /proc/sys/kernel/hostname)\" = " HOSTNAME ";"
+		"test \"$(pwd)\" = /tmp; test \"$(umask)\" = 0022;"
+		"grep -q '^frxbuild:x:35001:35001:' /etc/passwd;"
+		"test \"$(cat /proc/self/status | grep NoNewPrivs)\" ="
+		" \"$(printf 'NoNewPrivs:\\t1')\";"
+		"test \"$$\" -lt 10", NULL };
+	struct sandbox *sb;
+
+	SKIP_UNLESS_ABLE();
+	assert_exit0(run(f, argv, &sb));
+	assert_int_equal(sandbox_observed_uid(sb), BUILD_UID);
+	assert_int_equal(sandbox_observed_gid(sb), BUILD_GID);
+	assert_string_equal(sandbox_observed_hostname(sb), HOSTNAME);
+	assert_string_equal(sandbox_mode(), "linux-namespaces");
+	assert_int_equal(sandbox_destroy(sb), 0);
+	assert_gone(f);
+}
+
+static void
+test_file_system(void **state)
+{
+	struct fx *f = *state;
+	char *script = xasprintf(
+	    "echo x > /tmp/written; test -s /tmp/written;"
+	    "! touch /usr/frx-test 2>/dev/null;"
+	    "! touch /frx-test 2>/dev/null;"
+	    "! touch /etc/frx-test 2>/dev/null;"
+	    "grep -q 'input data' %s/data;"
+	    "! touch %s/new 2>/dev/null;"
+	    "! rmdir %s 2>/dev/null;"
+	    "! test -e /etc/shadow; ! test -e /root; ! test -e /home;"
+	    "! test -e /sys/kernel; ! test -e /var/lib;"
+	    "! test -e /etc/resolv.conf; ! test -e /run;"
+	    "! test -e %s; ! test -e %s/secret;"
+	    "test \"$(ls %s | sort | tr '\\n' ' ')\" ="
+	    " 'aaaa-input cccc-probe ';"
+	    "test -c /dev/null; echo > /dev/null; test -L /dev/fd;"
+	    "! test -e /dev/sda; ! test -e /dev/mem;"
+	    "echo x > /dev/shm/x;"
+	    "mkdir %s/dddd-out; echo out > %s/dddd-out/file",
+	    f->input, f->input, f->input, f->other, f->other, f->store,
+	    f->store, f->store);
+	char *argv[] = { "/bin/sh", "-ec", script, NULL };
+	struct sandbox *sb;
+	struct buf b = BUF_INIT;
+	char *out;
+
+	SKIP_UNLESS_ABLE();
+	assert_exit0(run(f, argv, &sb));
+	/* The output is left under <root><storedir> for the daemon. */
+	out = xasprintf("%s%s/dddd-out/file", f->root, f->store);
+	assert_int_equal(read_file(out, &b), 0);
+	assert_string_equal(b.data, "out\n");
+	assert_int_equal(sandbox_destroy(sb), 0);
+	assert_gone(f);
+	/* Inputs and the build dir are untouched on the host. */
+	assert_int_equal(access(f->input, F_OK), 0);
+	assert_int_equal(access(xasprintf("%s/written", f->build), F_OK), 0);
+	buf_free(&b);
+	free(out);
+	free(script);
+}
+
+static int
+listen_loopback(int *port)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static void
+test_network(void **state)
+{
+	struct fx *f = *state;
+	char port[16];
+	char *argv[] = { f->probe, "probe-connect", port, NULL };
+	int fd, p, st;
+
+	SKIP_UNLESS_ABLE();
+	fd = listen_loopback(&p);
+	snprintf(port, sizeof(port), "%d", p);
+	/* Ordinary build: its own loopback, the host's port is not there. */
+	assert_exit0(run(f, argv, NULL));
+	assert_gone(f);
+	/* Fixed-output build: the host network, so it connects. */
+	f->network = 1;
+	st = run(f, argv, NULL);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_gone(f);
+	close(fd);
+}
+
+static void
+test_loopback_up(void **state)
+{
+	struct fx *f = *state;
+
+	SKIP_UNLESS_ABLE();
+	assert_exit0(run_script(f, "grep -q . /proc/net/dev;"
+	    "test \"$(cat /proc/net/dev | grep -c :)\" = 1"));
+	assert_gone(f);
+}
+
+static void
+test_background_killed(void **state)
+{
+	struct fx *f = *state;
+	char marker[32], *script;
+
+	SKIP_UNLESS_ABLE();
+	snprintf(marker, sizeof(marker), "1000.%ld", (long)getpid());
+	script = xasprintf("sleep %s & sleep %s & exit 0", marker, marker);
+	assert_false(uid_has_processes(BUILD_UID, marker));
+	assert_exit0(run_script(f, script));
+	assert_false(uid_has_processes(BUILD_UID, marker));
+	assert_gone(f);
+	free(script);
+}
+
+static void
+test_kill(void **state)
+{
+	struct fx *f = *state;
+	char marker[32], *script;
+	char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+	struct sandbox *sb;
+	int st, i;
+
+	SKIP_UNLESS_ABLE();
+	snprintf(marker, sizeof(marker), "1001.%ld", (long)getpid());
+	argv[2] = script = xasprintf("sleep %s & exec sleep %s", marker,
+	    marker);
+	make_plan(f);
+	if (start(f, argv, &sb) < 0)
+		fail_msg("sandbox_start: %s", frx_errmsg());
+	assert_int_equal(sandbox_poll(sb, &st), 0);
+	for (i = 0; i < 100 && !uid_has_processes(BUILD_UID, marker); i++)
+		usleep(10000);
+	assert_true(uid_has_processes(BUILD_UID, marker));
+	assert_true(sandbox_pid(sb) > 0);
+	assert_int_equal(sandbox_kill(sb), 0);
+	assert_int_equal(sandbox_wait(sb, &st), 0);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGKILL);
+	assert_false(uid_has_processes(BUILD_UID, marker));
+	assert_int_equal(sandbox_destroy(sb), 0);
+	assert_gone(f);
+	free(script);
+}
+
+static void
+test_exit_status(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox *sb;
+	char *argv[] = { "/bin/sh", "-c", "exit 3", NULL };
+	int st;
+
+	SKIP_UNLESS_ABLE();
+	st = run(f, argv, &sb);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 3);
+	assert_int_equal(sandbox_poll(sb, &st), 1);
+	assert_int_equal(WEXITSTATUS(st), 3);
+	assert_int_equal(sandbox_destroy(sb), 0);
+	assert_gone(f);
+}
+
+static void
+test_bad_source(void **state)
+{
+	struct fx *f = *state;
+	char *argv[] = { "/bin/true", NULL };
+	char *missing = xasprintf("%s/no-such-dir", f->base);
+	struct sandbox *sb = (struct sandbox *)&sb;
+
+	SKIP_UNLESS_ABLE();
+	make_plan(f);
+	plan_add(&f->plan, PLAN_BIND_RO, missing, "/opt/x", 0, 0, 0);
+	assert_int_equal(start(f, argv, &sb), -1);
+	assert_null(sb);
+	assert_non_null(strstr(frx_errmsg(), missing));
+	assert_non_null(strstr(frx_errmsg(), "No such file or directory"));
+	assert_int_equal(strncmp(frx_errmsg(), "sandbox: ", 9), 0);
+	assert_gone(f);
+	assert_int_equal(sandbox_destroy(NULL), 0);
+	free(missing);
+}
+
+static void
+test_exec_failure(void **state)
+{
+	struct fx *f = *state;
+	char *argv[] = { "/no/such/builder", NULL };
+	struct sandbox *sb;
+
+	SKIP_UNLESS_ABLE();
+	make_plan(f);
+	assert_int_equal(start(f, argv, &sb), -1);
+	assert_string_equal(frx_errmsg(), "sandbox: builder: execve "
+	    "/no/such/builder: No such file or directory");
+	assert_gone(f);
+}
+
+static void
+test_root_exists(void **state)
+{
+	struct fx *f = *state;
+	char *argv[] = { "/bin/true", NULL };
+	struct sandbox *sb;
+
+	SKIP_UNLESS_ABLE();
+	make_plan(f);
+	assert_int_equal(mkdir(f->root, 0755), 0);
+	assert_int_equal(start(f, argv, &sb), -1);
+	assert_non_null(strstr(frx_errmsg(), "File exists"));
+	/* Not ours: left alone. */
+	assert_int_equal(access(f->root, F_OK), 0);
+}
+
+static void
+test_ledger(void **state)
+{
+	struct fx *f = *state;
+	char *argv[] = { "/bin/sh", "-c", "exit 0", NULL };
+	static char *envp[] = { NULL };
+	char *ledger = xasprintf("%s/ledger", f->base);
+	char *want = xasprintf("root %s\n", f->root);
+	struct sandbox_spec spec = {
+		f->root, &f->plan, BUILD_UID, BUILD_GID, HOSTNAME, 0,
+		"/", argv, envp, -1, ledger, NULL
+	};
+	struct buf b = BUF_INIT;
+	struct sandbox *sb;
+	int st;
+
+	SKIP_UNLESS_ABLE();
+	make_plan(f);
+	if (sandbox_start(&spec, &sb) < 0)
+		fail_msg("sandbox_start: %s", frx_errmsg());
+	assert_int_equal(read_file(ledger, &b), 0);
+	assert_string_equal(b.data, want);
+	assert_int_equal(sandbox_wait(sb, &st), 0);
+	assert_exit0(st);
+	assert_int_equal(sandbox_destroy(sb), 0);
+	assert_gone(f);
+	assert_int_equal(access(ledger, F_OK), -1);
+	buf_free(&b);
+	free(ledger);
+	free(want);
+}
+
+static void
+test_recover(void **state)
+{
+	struct fx *f = *state;
+	char *ledger = xasprintf("%s/ledger", f->base);
+	char *text = xasprintf("root %s\n", f->root);
+
+	SKIP_UNLESS_ABLE();
+	assert_int_equal(mkdirs(xasprintf("%s/frx/store/x", f->root), 0755),
+	    0);
+	write_text(ledger, text, 0600);
+	assert_int_equal(sandbox_recover(ledger), 0);
+	assert_gone(f);
+	assert_int_equal(access(ledger, F_OK), -1);
+	assert_int_equal(sandbox_recover(ledger), 0);
+	free(ledger);
+	free(text);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_identity, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_file_system, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_network, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_loopback_up, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_background_killed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_status, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bad_source, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_exec_failure, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_root_exists, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_ledger, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_recover, setup,
+		    teardown),
+	};
+
+	if (argc == 3 && strcmp(argv[1], "probe-connect") == 0)
+		return probe_connect(argv[2]);
+	if (!namespaces_work())
+		fprintf(stderr, "test-sandbox-linux: skipping: needs root "
+		    "and namespaces (%s)\n", skip_reason);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
