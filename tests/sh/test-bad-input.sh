@@ -209,7 +209,57 @@ sleep 0.5
 check "background: no process of the build survives it" \
     sh -c "! ps -eo args= | grep -Eq '^sleep 100[01]$'"
 
-# 8. Package files with a syntax error or an unknown field.
+# 8. Outputs that may not enter the store, and bits that are stripped.
+cat >"$T/fifo.sh" <<'EOF'
+mkdir "$out"
+mkfifo "$out/pipe"
+EOF
+trivial fifo "$T/fifo.sh"
+build fifo
+check "FIFO in the output: refused" test "$rc" -eq 1
+check "FIFO in the output: the error names the file" \
+    grep -q -- "-fifo-1/pipe: is a FIFO" "$T/fifo.log"
+check "FIFO in the output: nothing registered" \
+    sh -c "! ls '$FRX_STORE_DIR' | grep -v '\.drv$' | grep -q -- '-fifo-1$'"
+
+cat >"$T/sock.sh" <<'EOF'
+mkdir "$out"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$out/sock"
+EOF
+trivial sock "$T/sock.sh"
+build sock
+check "socket in the output: refused, naming the file" \
+    sh -c "test $rc -eq 1 && grep -q -- '-sock-1/sock: is a socket' '$T/sock.log'"
+
+cat >"$T/hardlink.sh" <<'EOF'
+echo outside >"$NIX_STORE/outside-$$"
+mkdir "$out"
+ln "$NIX_STORE/outside-$$" "$out/inside"
+EOF
+trivial hardlink "$T/hardlink.sh"
+build hardlink
+check "hard link to a file outside the output: refused, naming it" \
+    sh -c "test $rc -eq 1 && grep -q -- '-hardlink-1/inside: is a hard link' '$T/hardlink.log'"
+
+cat >"$T/bits.sh" <<'EOF'
+mkdir "$out"
+echo x >"$out/suid"
+chmod 6755 "$out/suid"
+echo y >"$out/plain"
+chmod 0666 "$out/plain"
+ln "$out/plain" "$out/plain2"
+EOF
+trivial bits "$T/bits.sh"
+build bits
+bits=$(cat "$T/bits.out")
+check "setuid/setgid stripped, write bits removed, links inside allowed" \
+    sh -c "test $rc -eq 0 &&
+        test \"\$(stat -c %a '$bits/suid')\" = 555 &&
+        test \"\$(stat -c %a '$bits/plain')\" = 444 &&
+        test \"\$(stat -c %a '$bits')\" = 555"
+check "after the refused outputs: store consistent" store_clean
+
+# 9. Package files with a syntax error or an unknown field.
 printf '(use-modules (frx packages))\n(package\n  (name "x")\n' >"$T/syntax.scm"
 "$B/frx" build -f "$T/syntax.scm" >/dev/null 2>"$T/syntax.log"
 rc=$?
