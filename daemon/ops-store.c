@@ -1,7 +1,8 @@
 /*
  * ops-store.c: the worker-protocol operations that move whole store
- * objects or look at the store as a whole: AddToStoreNar, VerifyStore,
- * FindRoots, CollectGarbage (refused) and BuildPathsWithResults.
+ * objects or look at the store as a whole: AddToStoreNar,
+ * AddMultipleToStore, ExportPath, VerifyStore, FindRoots, CollectGarbage
+ * (refused) and BuildPathsWithResults.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,61 +17,112 @@
 #include "../lib/store.h"
 #include "session.h"
 
-/* The path an upload's content address implies, or NULL. */
-static char *
-ca_path(const char *ca, const char *name, const struct strv *refs,
-    const char *self)
-{
-	struct strv others = STRV_INIT;
-	struct hash h;
-	enum hash_algo a;
-	const char *rest, *colon;
-	char *algo, *path = NULL;
-	int recursive = 0, text = 0, selfref = 0;
-	size_t i;
+/* A content address (PROTOCOL.md section 10.4), taken apart. */
+struct ca {
+	int text;
+	int recursive;
+	enum hash_algo algo;
+	struct hash hash;
+};
 
-	if (!strncmp(ca, "text:", 5)) {
-		text = 1;
-		rest = ca + 5;
-	} else if (!strncmp(ca, "fixed:", 6)) {
-		rest = ca + 6;
+static int
+parse_ca(const char *s, struct ca *ca)
+{
+	const char *rest, *colon;
+	char *algo;
+	int r;
+
+	memset(ca, 0, sizeof(*ca));
+	if (!strncmp(s, "text:", 5)) {
+		ca->text = 1;
+		rest = s + 5;
+	} else if (!strncmp(s, "fixed:", 6)) {
+		rest = s + 6;
 		if (!strncmp(rest, "r:", 2)) {
-			recursive = 1;
+			ca->recursive = 1;
 			rest += 2;
 		}
 	} else {
-		frx_seterr("unknown content address '%s'", ca);
-		return NULL;
+		return frx_seterr("unknown content address '%s'", s);
 	}
 	colon = strchr(rest, ':');
-	if (!colon) {
-		frx_seterr("malformed content address '%s'", ca);
-		return NULL;
-	}
+	if (!colon)
+		return frx_seterr("malformed content address '%s'", s);
 	algo = xstrndup(rest, (size_t)(colon - rest));
-	if (hash_algo_parse(algo, &a) < 0 || hash_parse(colon + 1, 1, a,
-	    &h) < 0) {
-		free(algo);
-		return NULL;
-	}
+	r = hash_algo_parse(algo, &ca->algo);
 	free(algo);
+	if (r < 0 || hash_parse(colon + 1, 1, ca->algo, &ca->hash) < 0)
+		return frx_preferr("content address '%s'", s);
+	if (ca->text && ca->algo != HASH_SHA256)
+		return frx_seterr("content address '%s': text needs sha256", s);
+	return 0;
+}
+
+/* The path an upload's content address implies, or NULL. */
+static char *
+ca_path(const char *s, const char *name, const struct strv *refs,
+    const char *self)
+{
+	struct strv others = STRV_INIT;
+	struct ca ca;
+	char *path = NULL;
+	int selfref = 0;
+	size_t i;
+
+	if (parse_ca(s, &ca) < 0)
+		return NULL;
 	for (i = 0; i < refs->n; i++) {
 		if (!strcmp(refs->v[i], self))
 			selfref = 1;
 		else
 			strv_add(&others, refs->v[i]);
 	}
-	if (text && !selfref)
-		path = store_make_text_path(cfg.storedir, name, &h, &others);
-	else if (!text && ((others.n == 0 && !selfref) ||
-	    (recursive && a == HASH_SHA256)))
-		path = store_make_fixed_path(cfg.storedir, name, recursive, &h,
-		    &others, selfref);
+	if (ca.text && !selfref)
+		path = store_make_text_path(cfg.storedir, name, &ca.hash,
+		    &others);
+	else if (!ca.text && ((others.n == 0 && !selfref) ||
+	    (ca.recursive && ca.algo == HASH_SHA256)))
+		path = store_make_fixed_path(cfg.storedir, name, ca.recursive,
+		    &ca.hash, &others, selfref);
 	else
 		frx_seterr("content address '%s' does not allow these "
-		    "references", ca);
+		    "references", s);
 	strv_free(&others);
 	return path;
+}
+
+/*
+ * An upload's content must have the hash its content address claims:
+ * the address is what lets an untrusted client add a path at all, so
+ * without this check anyone could plant any bytes at, say, the path of
+ * a source tarball that a later build takes as already fetched.
+ * XXX: Nix hashes an object that refers to itself with its self-references
+ * blanked out (content-addressed derivations); such uploads fail here.
+ */
+static int
+check_ca_content(const char *path, const char *s, const char *tmp,
+    const struct hash *nar_sha256)
+{
+	struct ca ca;
+	struct hash got;
+	char *w, *g;
+
+	if (parse_ca(s, &ca) < 0)
+		return frx_preferr("cannot add '%s'", path);
+	if (ca.recursive && ca.algo == HASH_SHA256)
+		got = *nar_sha256;	/* already computed: no second pass */
+	else if (content_hash(tmp, ca.recursive, ca.algo, &got) < 0)
+		return frx_preferr("cannot add '%s': content address '%s'",
+		    path, s);
+	if (got.len == ca.hash.len && !memcmp(got.d, ca.hash.d, got.len))
+		return 0;
+	w = hash_typed_base32(&ca.hash);
+	g = hash_typed_base32(&got);
+	frx_seterr("cannot add '%s': its content does not match its "
+	    "content address: specified %s, got %s", path, w, g);
+	free(w);
+	free(g);
+	return -1;
 }
 
 struct nar_upload {
@@ -174,6 +226,10 @@ store_nar_upload(struct session *s, struct nar_upload *u, const char *tmp)
 		r = v < 0 ? -1 : 0;
 		goto out;
 	}
+	if (*u->ca && check_ca_content(u->path, u->ca, tmp, &got) < 0)
+		goto out;
+	if (store_path_is_drv(u->path) && check_drv_file(s, u->path, tmp) < 0)
+		goto out;
 	if (canonicalise_tree(tmp) < 0)
 		goto out;
 	pi.path = xstrdup(u->path);
@@ -220,8 +276,8 @@ op_add_to_store_nar(struct session *s)
 	work_start(s);
 	frame_reader_init(&fr, &s->conn);
 	if (bad || upload_allowed(s, &u) < 0) {
-		char *msg = xstrdup(bad ? "invalid store path in the upload" :
-		    frx_errmsg());
+		char *msg = bad ? xasprintf("%s: invalid store path in the "
+		    "upload", u.path) : xstrdup(frx_errmsg());
 
 		r = frame_drain(&fr) < 0 ? ARGS_FAILED : -1;
 		frx_seterr("%s", msg);
@@ -230,7 +286,7 @@ op_add_to_store_nar(struct session *s)
 	}
 	tmp = store_tmp_name();
 	if (nar_restore(frame_read, &fr, tmp, NULL, NULL) < 0) {
-		char *msg = xstrdup(frx_errmsg());
+		char *msg = xstrdup(without_tmp_name(frx_errmsg(), tmp));
 
 		r = s->conn.failed || frame_drain(&fr) < 0 ? ARGS_FAILED : -1;
 		frx_seterr("%s: malformed NAR: %s", u.path, msg);
@@ -250,6 +306,276 @@ out:
 		free(tmp);
 	}
 	nar_upload_free(&u);
+	return r;
+}
+
+/*
+ * AddMultipleToStore (op 44, `nix copy' into the daemon): one framed
+ * stream holding a count, then for each path its ValidPathInfo (with the
+ * path, 1.16 layout) directly followed by its NAR.  The readers below
+ * take wire items out of the frames.
+ */
+static int
+fr_u64(struct frame_reader *fr, uint64_t *v)
+{
+	unsigned char b[8];
+	int i;
+
+	if (frame_read(fr, b, sizeof(b)) < 0)
+		return -1;
+	*v = 0;
+	for (i = 7; i >= 0; i--)
+		*v = *v << 8 | b[i];
+	return 0;
+}
+
+static int
+fr_string(struct frame_reader *fr, size_t max, char **s)
+{
+	static const unsigned char zero[8];
+	unsigned char pad[8];
+	uint64_t n;
+	size_t npad;
+
+	*s = NULL;
+	if (fr_u64(fr, &n) < 0)
+		return -1;
+	if (n > max)
+		return frx_seterr("protocol: a string of %llu bytes in the "
+		    "upload (limit %zu)", (unsigned long long)n, max);
+	*s = xmalloc((size_t)n + 1);
+	npad = (8 - n % 8) % 8;
+	if (frame_read(fr, *s, (size_t)n) < 0 ||
+	    (npad && frame_read(fr, pad, npad) < 0))
+		goto fail;
+	(*s)[n] = '\0';
+	if (memchr(*s, '\0', (size_t)n) || memcmp(pad, zero, npad) != 0) {
+		frx_seterr("protocol: malformed string in the upload");
+		goto fail;
+	}
+	return 0;
+fail:
+	free(*s);
+	*s = NULL;
+	return -1;
+}
+
+static int
+fr_strings(struct frame_reader *fr, size_t max, struct strv *out)
+{
+	uint64_t n, i;
+	char *str;
+
+	if (fr_u64(fr, &n) < 0)
+		return -1;
+	if (n > WIRE_LIST_MAX)
+		return frx_seterr("protocol: a list of %llu items in the "
+		    "upload", (unsigned long long)n);
+	for (i = 0; i < n; i++) {
+		if (fr_string(fr, max, &str) < 0)
+			return -1;
+		strv_addn(out, str);
+	}
+	return 0;
+}
+
+/* A ValidPathInfo with its path, from the stream; -1 on a bad one. */
+static int
+fr_path_info(struct frame_reader *fr, struct nar_upload *u)
+{
+	size_t i;
+
+	if (fr_string(fr, 4096, &u->path) < 0 ||
+	    fr_string(fr, 4096, &u->deriver) < 0 ||
+	    fr_string(fr, 1024, &u->hash) < 0 ||
+	    fr_strings(fr, 4096, &u->refs) < 0 ||
+	    fr_u64(fr, &u->regtime) < 0 || fr_u64(fr, &u->size) < 0 ||
+	    fr_u64(fr, &u->ultimate) < 0 ||
+	    fr_strings(fr, 65536, &u->sigs) < 0 ||
+	    fr_string(fr, 4096, &u->ca) < 0)
+		return -1;
+	if (store_check_path(cfg.storedir, u->path) < 0 ||
+	    (*u->deriver && store_check_path(cfg.storedir, u->deriver) < 0))
+		return frx_preferr("invalid path in the upload");
+	for (i = 0; i < u->refs.n; i++)
+		if (store_check_path(cfg.storedir, u->refs.v[i]) < 0)
+			return frx_preferr("%s: invalid reference", u->path);
+	return 0;
+}
+
+/* Receive and add one path of an AddMultipleToStore stream. */
+static int
+add_one_from_stream(struct session *s, struct frame_reader *fr)
+{
+	struct nar_upload u;
+	char *tmp = NULL;
+	int r = -1;
+
+	memset(&u, 0, sizeof(u));
+	if (fr_path_info(fr, &u) < 0 || upload_allowed(s, &u) < 0)
+		goto out;
+	tmp = store_tmp_name();
+	if (nar_restore(frame_read, fr, tmp, NULL, NULL) < 0) {
+		char *msg = xstrdup(without_tmp_name(frx_errmsg(), tmp));
+
+		frx_seterr("%s: malformed NAR: %s", u.path, msg);
+		free(msg);
+		goto out;
+	}
+	r = store_nar_upload(s, &u, tmp);
+out:
+	if (tmp) {
+		(void)remove_tree(tmp);
+		free(tmp);
+	}
+	nar_upload_free(&u);
+	return r;
+}
+
+int
+op_add_multiple_to_store(struct session *s)
+{
+	struct frame_reader fr;
+	uint64_t repair, nocheck, n, i;
+	char *msg;
+	int r;
+
+	if (wire_read_u64(&s->conn, &repair) < 0 ||
+	    wire_read_u64(&s->conn, &nocheck) < 0)
+		return ARGS_FAILED;
+	/* The client streams the paths while it reads our messages. */
+	work_start(s);
+	frame_reader_init(&fr, &s->conn);
+	if (fr_u64(&fr, &n) == 0) {
+		for (i = 0; i < n; i++)
+			if (add_one_from_stream(s, &fr) < 0)
+				break;
+		if (i == n)
+			return frame_drain(&fr) < 0 ? ARGS_FAILED :
+			    work_done(s);
+	}
+	/* Skip the rest of the stream so that the session can go on. */
+	msg = xstrdup(frx_errmsg());
+	r = s->conn.failed || frame_drain(&fr) < 0 ? ARGS_FAILED : -1;
+	frx_seterr("%s", msg);
+	free(msg);
+	return r;
+}
+
+/*
+ * ExportPath (op 16, Guix and old Nix clients): the path's NAR followed by
+ * the export trailer (magic, path, references, deriver, signature flag),
+ * sent to the client's sink in STDERR_WRITE messages; then the reply 1.
+ * frx holds no signing key, so only unsigned exports are possible.
+ */
+#define EXPORT_MAGIC 0x4558494eULL
+#define EXPORT_CHUNK 65536
+
+struct export_sink {
+	struct conn *c;
+	struct buf b;
+};
+
+static int
+export_flush(struct export_sink *e)
+{
+	int r = 0;
+
+	if (e->b.len > 0)
+		r = wire_write_u64(e->c, STDERR_WRITE) < 0 ||
+		    wire_write_string(e->c, e->b.data, e->b.len) < 0 ? -1 : 0;
+	buf_reset(&e->b);
+	return r;
+}
+
+static int
+export_write(void *ctx, const void *p, size_t n)
+{
+	struct export_sink *e = ctx;
+
+	buf_add(&e->b, p, n);
+	return e->b.len >= EXPORT_CHUNK ? export_flush(e) : 0;
+}
+
+static int
+export_u64(struct export_sink *e, uint64_t v)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	return export_write(e, b, sizeof(b));
+}
+
+static int
+export_string(struct export_sink *e, const char *str)
+{
+	static const char zero[8];
+	size_t n = strlen(str);
+
+	if (export_u64(e, n) < 0 || export_write(e, str, n) < 0)
+		return -1;
+	return export_write(e, zero, (8 - n % 8) % 8);
+}
+
+static int
+export_trailer(struct export_sink *e, const struct path_info *pi)
+{
+	size_t i;
+
+	if (export_u64(e, EXPORT_MAGIC) < 0 ||
+	    export_string(e, pi->path) < 0 ||
+	    export_u64(e, pi->refs.n) < 0)
+		return -1;
+	for (i = 0; i < pi->refs.n; i++)
+		if (export_string(e, pi->refs.v[i]) < 0)
+			return -1;
+	if (export_string(e, pi->deriver ? pi->deriver : "") < 0 ||
+	    export_u64(e, 0) < 0)	/* not signed */
+		return -1;
+	return export_flush(e);
+}
+
+int
+op_export_path(struct session *s)
+{
+	struct export_sink e = { &s->conn, BUF_INIT };
+	struct path_info pi;
+	uint64_t sign;
+	char *path = NULL;
+	int bad, r, v;
+
+	if (read_path_arg(s, &path, &bad) < 0 ||
+	    wire_read_u64(&s->conn, &sign) < 0) {
+		free(path);
+		return ARGS_FAILED;
+	}
+	work_start(s);
+	if (bad) {
+		(void)store_check_path(cfg.storedir, path);
+		free(path);
+		return -1;
+	}
+	memset(&pi, 0, sizeof(pi));
+	r = -1;
+	v = db_query_info(s->db, path, &pi);
+	if (v == 0)
+		frx_seterr("path '%s' is not valid", path);
+	else if (v > 0 && sign)
+		frx_seterr("cannot export '%s' signed: frx-daemon has no "
+		    "signing key", path);
+	else if (v > 0) {
+		pi.path = pi.path ? pi.path : xstrdup(path);
+		r = nar_dump(path, export_write, &e) < 0 ||
+		    export_trailer(&e, &pi) < 0 ? -1 : 0;
+	}
+	if (r == 0)
+		r = work_done(s) < 0 || wire_write_u64(&s->conn, 1) < 0 ?
+		    -1 : 0;
+	buf_free(&e.b);
+	path_info_free(&pi);
+	free(path);
 	return r;
 }
 
@@ -407,7 +733,6 @@ op_unsupported_after_args(struct session *s, uint64_t op)
 		break;
 	case OP_OPTIMISE_STORE:
 	case OP_IMPORT_PATHS:
-	case OP_QUERY_FAILED_PATHS:
 		break;
 	default:
 		r = 1;

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,7 +168,14 @@ op_is_valid_path(struct session *s)
 	if (read_path_arg(s, &path, &bad) < 0)
 		return ARGS_FAILED;
 	work_start(s);
-	v = bad ? 0 : db_is_valid(s->db, path);
+	/* A name outside the store is an error, as in Nix and Guix, not a
+	 * mere "invalid": the client asked a question that has no answer. */
+	if (bad) {
+		(void)store_check_path(cfg.storedir, path);
+		free(path);
+		return -1;
+	}
+	v = db_is_valid(s->db, path);
 	free(path);
 	if (v < 0)
 		return -1;
@@ -179,11 +187,12 @@ op_query_path_info(struct session *s)
 {
 	struct path_info pi;
 	char *path;
-	int v, r = -1;
+	int v, r;
 
 	if ((r = read_path(s, &path)) < 0)
 		return r;
 	work_start(s);
+	r = -1;
 	memset(&pi, 0, sizeof(pi));
 	v = db_query_info(s->db, path, &pi);
 	if (v < 0)
@@ -370,6 +379,45 @@ op_query_path_from_hash_part(struct session *s)
 	return r;
 }
 
+/*
+ * A build limit in seconds (0 = none) that a client asks for.  Nix
+ * clients always send their own value, 0 by default, so 0 keeps the
+ * daemon's setting; an untrusted client may only tighten it.
+ */
+static int
+client_limit(const struct session *s, int daemon, uint64_t want)
+{
+	if (want == 0 || want > INT_MAX)
+		return daemon;
+	if (!s->trusted && daemon > 0 && want > (uint64_t)daemon)
+		return daemon;
+	return (int)want;
+}
+
+static uint64_t
+parse_seconds(const char *v)
+{
+	unsigned long long n;
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	return errno || *end ? 0 : n;
+}
+
+static void
+set_option_pair(struct session *s, const char *key, const char *val)
+{
+	if (!strcmp(key, "timeout") || !strcmp(key, "build-timeout"))
+		s->timeout = client_limit(s, cfg.timeout, parse_seconds(val));
+	else if (!strcmp(key, "max-silent-time") ||
+	    !strcmp(key, "build-max-silent-time"))
+		s->max_silent = client_limit(s, cfg.max_silent,
+		    parse_seconds(val));
+}
+
 static int
 op_set_options(struct session *s)
 {
@@ -380,9 +428,9 @@ op_set_options(struct session *s)
 	for (k = 0; k < 12; k++)
 		if (wire_read_u64(&s->conn, &v[k]) < 0)
 			return ARGS_FAILED;
-	s->keep_failed = v[0] != 0;
+	s->keep_failed = cfg.keep_failed || v[0] != 0;
 	s->verbosity = (int)v[3];
-	s->max_silent = (int)v[5];
+	s->max_silent = client_limit(s, cfg.max_silent, v[5]);
 	if (PROTO_MINOR(s->version) >= 12) {
 		if (wire_read_u64(&s->conn, &n) < 0)
 			return ARGS_FAILED;
@@ -397,12 +445,7 @@ op_set_options(struct session *s)
 				free(key);
 				return ARGS_FAILED;
 			}
-			if (!strcmp(key, "timeout") ||
-			    !strcmp(key, "build-timeout"))
-				s->timeout = atoi(val);
-			else if (!strcmp(key, "max-silent-time") ||
-			    !strcmp(key, "build-max-silent-time"))
-				s->max_silent = atoi(val);
+			set_option_pair(s, key, val);
 			free(key);
 			free(val);
 		}
@@ -418,6 +461,16 @@ store_tmp_name(void)
 {
 	return xasprintf("%s/.frx-tmp-%ld-%u", cfg.storedir, (long)getpid(),
 	    tmpcounter++);
+}
+
+const char *
+without_tmp_name(const char *msg, const char *tmp)
+{
+	size_t n = strlen(tmp);
+
+	if (strncmp(msg, tmp, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+		return msg + n + 2;
+	return msg;
 }
 
 struct cam {
@@ -456,16 +509,23 @@ hash_sink(void *ctx, const void *p, size_t n)
 	return 0;
 }
 
-/* Hash of tmp as a content address of the given method. */
-static int
-cam_hash(const char *tmp, const struct cam *m, struct hash *h)
+int
+content_hash(const char *path, int recursive, enum hash_algo algo,
+    struct hash *h)
 {
 	struct hashsink hs;
+	struct stat st;
 
-	if (!m->recursive)
-		return hash_file(m->algo, tmp, h);
-	hs.ctx = hash_ctx_new(m->algo);
-	if (nar_dump(tmp, hash_sink, &hs) < 0) {
+	if (!recursive) {
+		if (lstat(path, &st) < 0)
+			return frx_seterr_errno("%s: stat", path);
+		if (!S_ISREG(st.st_mode))
+			return frx_seterr("a flat or text object must be a "
+			    "regular file");
+		return hash_file(algo, path, h);
+	}
+	hs.ctx = hash_ctx_new(algo);
+	if (nar_dump(path, hash_sink, &hs) < 0) {
 		struct hash dummy;
 
 		hash_ctx_final(hs.ctx, &dummy);
@@ -473,6 +533,34 @@ cam_hash(const char *tmp, const struct cam *m, struct hash *h)
 	}
 	hash_ctx_final(hs.ctx, h);
 	return 0;
+}
+
+int
+check_drv_file(struct session *s, const char *path, const char *file)
+{
+	struct buf b = BUF_INIT;
+	struct drv d;
+	int r;
+
+	if (read_file(file, &b) < 0)
+		return frx_preferr("cannot add derivation '%s'", path);
+	drv_init(&d);
+	r = drv_parse(b.data ? b.data : "", b.len, &d);
+	buf_free(&b);
+	if (r == 0)
+		r = drv_check_outputs(cfg.storedir, &d, load_drv_cb, s);
+	drv_free(&d);
+	if (r < 0)
+		return frx_preferr("cannot add derivation '%s'", path);
+	return 0;
+}
+
+int
+store_path_is_drv(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 4 && strcmp(name + n - 4, ".drv") == 0;
 }
 
 /*
@@ -489,7 +577,8 @@ add_ca_object(struct session *s, const char *name, const struct cam *m,
 	int lock = -1, r = -1, v;
 
 	memset(&pi, 0, sizeof(pi));
-	if (store_check_name(name) < 0 || cam_hash(tmp, m, &h) < 0)
+	if (store_check_name(name) < 0 ||
+	    content_hash(tmp, m->recursive, m->algo, &h) < 0)
 		goto out;
 	if (m->text) {
 		path = store_make_text_path(cfg.storedir, name, &h, refs);
@@ -518,6 +607,9 @@ add_ca_object(struct session *s, const char *name, const struct cam *m,
 	if ((v = db_is_valid(s->db, path)) < 0)
 		goto out;
 	if (v == 0) {
+		if (m->text && store_path_is_drv(name) &&
+		    check_drv_file(s, path, tmp) < 0)
+			goto out;
 		if (canonicalise_tree(tmp) < 0)
 			goto out;
 		pi.path = xstrdup(path);
@@ -570,10 +662,11 @@ receive_framed(struct session *s, const struct cam *m, const char *tmp)
 	if (m->recursive) {
 		r = nar_restore(frame_read, &fr, tmp, NULL, NULL);
 		if (r < 0 && !s->conn.failed) {
-			char *msg = xstrdup(frx_errmsg());
+			char *msg = xstrdup(without_tmp_name(frx_errmsg(),
+			    tmp));
 
 			(void)frame_drain(&fr);
-			frx_seterr("%s", msg);
+			frx_seterr("malformed NAR: %s", msg);
 			free(msg);
 		} else if (r == 0 && frame_drain(&fr) < 0) {
 			r = -1;
@@ -618,6 +711,7 @@ op_add_to_store_new(struct session *s)
 	if (receive_framed(s, &m, tmp) < 0) {
 		if (s->conn.failed)
 			r = ARGS_FAILED;
+		frx_preferr("cannot add '%s'", name);
 		(void)remove_tree(tmp);
 		goto out;
 	}
@@ -653,8 +747,13 @@ op_add_to_store_old(struct session *s)
 	m.recursive = !fixed || recursive;
 	tmp = store_tmp_name();
 	/* The NAR is part of the arguments: errors in it end the session. */
-	if (nar_restore(conn_source, &s->conn, tmp, NULL, NULL) < 0)
+	if (nar_restore(conn_source, &s->conn, tmp, NULL, NULL) < 0) {
+		char *msg = xstrdup(without_tmp_name(frx_errmsg(), tmp));
+
+		frx_seterr("cannot add '%s': malformed NAR: %s", name, msg);
+		free(msg);
 		goto out;
+	}
 	work_start(s);
 	r = -1;
 	if (hash_algo_parse(fixed ? algo : "sha256", &m.algo) < 0)
@@ -715,6 +814,21 @@ out:
 	return r;
 }
 
+/* "out,dev" into names; "*" (all outputs) leaves names empty. */
+static void
+split_outputs(const char *list, struct strv *names)
+{
+	char *copy, *tok, *save = NULL;
+
+	if (!strcmp(list, "*"))
+		return;
+	copy = xstrdup(list);
+	for (tok = strtok_r(copy, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save))
+		strv_add(names, tok);
+	free(copy);
+}
+
 /* "<drv>!<outputs>" or a plain path. */
 static int
 build_item(struct session *s, const char *item)
@@ -733,14 +847,7 @@ build_item(struct session *s, const char *item)
 		return build_ensure_path(s, item);
 	}
 	drv = xstrndup(item, (size_t)(bang - item));
-	if (strcmp(bang + 1, "*") != 0) {
-		char *list = xstrdup(bang + 1), *tok, *save = NULL;
-
-		for (tok = strtok_r(list, ",", &save); tok;
-		    tok = strtok_r(NULL, ",", &save))
-			strv_add(&outs, tok);
-		free(list);
-	}
+	split_outputs(bang + 1, &outs);
 	r = build_derivation(s, drv, outs.n ? &outs : NULL);
 	strv_free(&outs);
 	free(drv);
@@ -843,11 +950,56 @@ op_sync_with_gc(struct session *s)
 	return work_done(s) < 0 || wire_write_u64(&s->conn, 1) < 0 ? -1 : 0;
 }
 
+#define MISSING_DEPTH 256
+
+struct missing {
+	struct strv willbuild;
+	struct strv unknown;
+};
+
+/*
+ * What building the wanted outputs of drvpath (all if wanted is empty)
+ * involves: the derivation if one of them is missing, then the same for
+ * its inputs; a derivation or source that is not valid is "unknown".
+ */
+static void
+missing_drv(struct session *s, const char *drvpath,
+    const struct strv *wanted, struct missing *m, int depth)
+{
+	struct drv d;
+	size_t i;
+	int missing = 0;
+
+	if (strv_contains(&m->willbuild, drvpath) ||
+	    strv_contains(&m->unknown, drvpath))
+		return;
+	if (depth > MISSING_DEPTH || load_drv(s, drvpath, &d) < 0) {
+		strv_add(&m->unknown, drvpath);
+		return;
+	}
+	for (i = 0; i < d.noutputs; i++)
+		if ((!wanted->n || strv_contains(wanted, d.outputs[i].name)) &&
+		    (!*d.outputs[i].path ||
+		    db_is_valid(s->db, d.outputs[i].path) <= 0))
+			missing = 1;
+	if (missing) {
+		strv_add(&m->willbuild, drvpath);
+		for (i = 0; i < d.ninputs; i++)
+			missing_drv(s, d.inputs[i].path, &d.inputs[i].outputs,
+			    m, depth + 1);
+		for (i = 0; i < d.srcs.n; i++)
+			if (db_is_valid(s->db, d.srcs.v[i]) <= 0 &&
+			    !strv_contains(&m->unknown, d.srcs.v[i]))
+				strv_add(&m->unknown, d.srcs.v[i]);
+	}
+	drv_free(&d);
+}
+
 static int
 op_query_missing(struct session *s)
 {
-	struct strv items = STRV_INIT, willbuild = STRV_INIT,
-	    unknown = STRV_INIT, none = STRV_INIT;
+	struct strv items = STRV_INIT, none = STRV_INIT;
+	struct missing m = { STRV_INIT, STRV_INIT };
 	size_t i;
 	int r = -1;
 
@@ -856,42 +1008,33 @@ op_query_missing(struct session *s)
 	work_start(s);
 	for (i = 0; i < items.n; i++) {
 		char *bang = strchr(items.v[i], '!');
-		char *p = bang ? xstrndup(items.v[i],
-		    (size_t)(bang - items.v[i])) : xstrdup(items.v[i]);
-		struct drv d;
-		size_t k;
-		int missing = 0;
+		struct strv wanted = STRV_INIT;
+		char *drv;
 
 		if (!bang) {
-			if (db_is_valid(s->db, p) <= 0)
-				strv_add(&unknown, p);
-			free(p);
+			if (db_is_valid(s->db, items.v[i]) <= 0 &&
+			    !strv_contains(&m.unknown, items.v[i]))
+				strv_add(&m.unknown, items.v[i]);
 			continue;
 		}
-		if (load_drv(s, p, &d) < 0) {
-			strv_add(&unknown, p);
-			free(p);
-			continue;
-		}
-		for (k = 0; k < d.noutputs; k++)
-			if (*d.outputs[k].path &&
-			    db_is_valid(s->db, d.outputs[k].path) <= 0)
-				missing = 1;
-		if (missing)
-			strv_add(&willbuild, p);
-		drv_free(&d);
-		free(p);
+		drv = xstrndup(items.v[i], (size_t)(bang - items.v[i]));
+		split_outputs(bang + 1, &wanted);
+		missing_drv(s, drv, &wanted, &m, 0);
+		strv_free(&wanted);
+		free(drv);
 	}
-	strv_sort(&willbuild);
-	strv_sort(&unknown);
-	if (work_done(s) == 0 && wire_write_strings(&s->conn, &willbuild) == 0
-	    && wire_write_strings(&s->conn, &none) == 0 &&
-	    wire_write_strings(&s->conn, &unknown) == 0 &&
-	    wire_write_u64(&s->conn, 0) == 0 && wire_write_u64(&s->conn, 0) == 0)
+	strv_sort(&m.willbuild);
+	strv_sort(&m.unknown);
+	if (work_done(s) == 0 &&
+	    wire_write_strings(&s->conn, &m.willbuild) == 0 &&
+	    wire_write_strings(&s->conn, &none) == 0 &&
+	    wire_write_strings(&s->conn, &m.unknown) == 0 &&
+	    wire_write_u64(&s->conn, 0) == 0 &&
+	    wire_write_u64(&s->conn, 0) == 0)
 		r = 0;
 	strv_free(&items);
-	strv_free(&willbuild);
-	strv_free(&unknown);
+	strv_free(&m.willbuild);
+	strv_free(&m.unknown);
 	return r;
 }
 
@@ -1000,6 +1143,25 @@ op_query_substitutable_infos(struct session *s)
 	return work_done(s) < 0 || wire_write_u64(&s->conn, 0) < 0 ? -1 : 0;
 }
 
+/* frx keeps no cache of failed builds (Guix's QueryFailedPaths and
+ * ClearFailedPaths): there is never anything to list or to clear. */
+static int
+op_failed_paths(struct session *s, uint64_t op)
+{
+	struct strv paths = STRV_INIT;
+
+	if (op == OP_CLEAR_FAILED_PATHS &&
+	    wire_read_strings(&s->conn, &paths) < 0)
+		return ARGS_FAILED;
+	strv_free(&paths);
+	work_start(s);
+	if (work_done(s) < 0)
+		return -1;
+	if (op == OP_CLEAR_FAILED_PATHS)
+		return wire_write_u64(&s->conn, 1);
+	return wire_write_strings(&s->conn, &paths);
+}
+
 /* Returns 0, -1 (reported, session goes on) or ARGS_FAILED. */
 static int
 dispatch(struct session *s, uint64_t op)
@@ -1036,6 +1198,7 @@ dispatch(struct session *s, uint64_t op)
 	case OP_QUERY_DERIVATION_OUTPUT_MAP: return op_query_drv_output_map(s);
 	case OP_FRX_QUERY_BUILD_RECORD: return op_query_build_record(s);
 	case OP_ADD_TO_STORE_NAR: return op_add_to_store_nar(s);
+	case OP_ADD_MULTIPLE_TO_STORE: return op_add_multiple_to_store(s);
 	case OP_VERIFY_STORE: return op_verify_store(s);
 	case OP_FIND_ROOTS: return op_find_roots(s);
 	case OP_COLLECT_GARBAGE: return op_collect_garbage(s);
@@ -1044,10 +1207,13 @@ dispatch(struct session *s, uint64_t op)
 	case OP_HAS_SUBSTITUTES: return op_has_substitutes(s);
 	case OP_QUERY_SUBSTITUTABLE_PATH_INFOS:
 		return op_query_substitutable_infos(s);
+	case OP_EXPORT_PATH: return op_export_path(s);
+	case OP_QUERY_FAILED_PATHS:
+	case OP_CLEAR_FAILED_PATHS:
+		return op_failed_paths(s, op);
 	case OP_ADD_SIGNATURES:
 	case OP_OPTIMISE_STORE:
 	case OP_IMPORT_PATHS:
-	case OP_QUERY_FAILED_PATHS:
 		return op_unsupported_after_args(s, op);
 	default:
 		frx_seterr("invalid operation %llu: not supported by "

@@ -22,10 +22,27 @@ int read_path_arg(struct session *s, char **path, int *bad);
 int read_paths_checked(struct session *s, struct strv *out, int *bad);
 /* ValidPathInfo without the path, in the negotiated layout. */
 int write_path_info(struct session *s, const struct path_info *pi);
+/*
+ * A .drv entering the store (file holds it) must name the output paths
+ * its contents imply, as Nix checks when it registers a derivation;
+ * otherwise a client could make a derivation claim any existing path as
+ * its output.  Its input derivations are references, hence valid.
+ */
+int check_drv_file(struct session *s, const char *path, const char *file);
+/* The hash of the object at path as a content address sees it: of its
+ * NAR (recursive) or of the bytes of a regular file (flat, text). */
+int content_hash(const char *path, int recursive, enum hash_algo algo,
+    struct hash *h);
 /* A temporary name inside the store directory (swept at start-up). */
 char *store_tmp_name(void);
+/* msg without a leading "<tmp>: ", which means nothing to the client. */
+const char *without_tmp_name(const char *msg, const char *tmp);
+/* Does the store path (or name) end in ".drv"? */
+int store_path_is_drv(const char *path);
 
 int op_add_to_store_nar(struct session *s);
+int op_add_multiple_to_store(struct session *s);
+int op_export_path(struct session *s);
 int op_verify_store(struct session *s);
 int op_find_roots(struct session *s);
 int op_collect_garbage(struct session *s);

@@ -15,7 +15,14 @@ tests:
 
     wireclient.py --socket S nar-from-path PATH   # the NAR on stdout
     wireclient.py --socket S path-info PATH       # key=value lines
+    wireclient.py --socket S export PATH          # as nix-store --export
+    wireclient.py --socket S valid-derivers PATH  # one path a line
+    wireclient.py --socket S references PATH      # (also referrers,
+                                                  # derivation-outputs)
     wireclient.py selftest VECTORS_DIR            # hashing vs. vectors
+
+The socket defaults to $FRX_DAEMON_SOCKET.  Exit status 0, or 1 with the
+daemon's error on stderr, 2 for bad usage.
 """
 
 import hashlib
@@ -63,6 +70,7 @@ OP = {
     "AddToStoreNar": 39,
     "QueryMissing": 40,
     "QueryDerivationOutputMap": 41,
+    "AddMultipleToStore": 44,
 }
 
 
@@ -456,13 +464,14 @@ class Conn:
     """One connection to a daemon.  version 0x163/0x164 = Guix dialect."""
 
     def __init__(self, socket_path, version=NIX_VERSION, reserve_space=0,
-                 timeout=120, handshake=True):
+                 timeout=120, handshake=True, cpu_affinity=None):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(socket_path)
         self.client_version = version
         self.guix = (version & 0xFF) >= 0x60
         self.reserve_space = reserve_space
+        self.cpu_affinity = cpu_affinity
         self.daemon_version = None
         self.daemon_software = None
         self.wbuf = []
@@ -623,7 +632,9 @@ class Conn:
         self.w_u64(self.client_version)
         dminor = self.daemon_version & 0xFF
         if dminor >= 14:
-            self.w_u64(0)                # no CPU affinity
+            self.w_u64(0 if self.cpu_affinity is None else 1)
+            if self.cpu_affinity is not None:
+                self.w_u64(self.cpu_affinity)
         if dminor >= 11:
             self.w_u64(self.reserve_space)
         self.flush()
@@ -631,11 +642,12 @@ class Conn:
             self.daemon_software = self.r_str()
         self.process_stderr()
 
-    def set_options(self, pairs=None, verbosity=3, build_verbosity=0):
+    def set_options(self, pairs=None, verbosity=3, build_verbosity=0,
+                    max_silent=0):
         """SetOptions in the 12-integer layout (Nix, and Guix when the
         daemon is below 0x61)."""
         self.w_u64(OP["SetOptions"])
-        for v in (0, 0, 0, verbosity, 1, 0, 1, build_verbosity, 0,
+        for v in (0, 0, 0, verbosity, 1, max_silent, 1, build_verbosity, 0,
                   1 if self.guix else 0, os.cpu_count() or 1, 1):
             self.w_u64(v)
         pairs = list((pairs or {}).items())
@@ -741,6 +753,21 @@ class Conn:
         self.w_framed(nar)
         self.process_stderr()
 
+    def add_multiple_to_store(self, items):
+        """items: (path, nar, refs, ca) tuples, dependencies first."""
+        body = [ser_u64(len(items))]
+        for path, nar, refs, ca in items:
+            body += [ser_str(path), ser_str(""),
+                     ser_str(hashlib.sha256(nar).hexdigest()),
+                     ser_strings(sorted(refs)), ser_u64(0),
+                     ser_u64(len(nar)), ser_u64(0), ser_strings([]),
+                     ser_str(ca), nar]
+        self.w_u64(OP["AddMultipleToStore"])
+        self.w_u64(0)                    # repair
+        self.w_u64(0)                    # don't check signatures
+        self.w_framed(b"".join(body))
+        self.process_stderr()
+
     def build_paths(self, items, mode=0):
         self.w_u64(OP["BuildPaths"])
         self.w_strings(items)
@@ -758,6 +785,18 @@ class Conn:
             self.w_u64(0)
         self.process_stderr()
         return self.r_strings(), self.r_u64(), self.r_u64()
+
+    def export_path(self, path, sign=0):
+        """ExportPath: NAR + export trailer, as STDERR_WRITE data."""
+        import io
+        sink = io.BytesIO()
+        self.w_u64(16)
+        self.w_str(path)
+        self.w_u64(sign)
+        self.process_stderr(sink=sink)
+        if self.r_u64() != 1:
+            raise ProtocolError("ExportPath: unexpected reply")
+        return sink.getvalue()
 
     def nar_from_path(self, path):
         self.op("NarFromPath", path)
@@ -813,7 +852,13 @@ def main(argv):
         sock, args = args[1], args[2:]
     if len(args) == 2 and args[0] == "selftest":
         return _selftest(args[1])
-    if len(args) != 2 or args[0] not in ("nar-from-path", "path-info"):
+    sets = {"valid-derivers": "QueryValidDerivers",
+            "references": "QueryReferences",
+            "referrers": "QueryReferrers",
+            "derivation-outputs": "QueryDerivationOutputs"}
+    if (len(args) != 2 or not sock or
+            args[0] not in ["nar-from-path", "path-info", "export"] +
+            list(sets)):
         sys.stderr.write(__doc__)
         return 2
     try:
@@ -821,6 +866,13 @@ def main(argv):
         c.set_options()
         if args[0] == "nar-from-path":
             sys.stdout.buffer.write(c.nar_from_path(args[1]))
+        elif args[0] == "export":
+            # The `nix-store --export' framing around one path.
+            sys.stdout.buffer.write(ser_u64(1) + c.export_path(args[1]) +
+                                    ser_u64(0))
+        elif args[0] in sets:
+            for p in c.path_set_query(sets[args[0]], args[1]):
+                print(p)
         else:
             info = c.query_path_info(args[1])
             if info is None:
