@@ -1,12 +1,13 @@
 /*
  * freebsd.c: the sandbox backend for FreeBSD, built on a jail.
  *
- * sandbox_start() builds a thin jail root under spec->root from the plan:
- * nullfs mounts of host paths and inputs (read-only where asked, always
- * nosuid), a devfs with every node hidden except the few the plan names,
- * a tmpfs for /dev/shm, generated /etc files.  It then creates a
- * persistent jail on that root (no child jails, statfs limited to the
- * jail, no network unless the build is a fixed-output one) and forks the
+ * sandbox_start() builds a thin jail root under spec->root from the plan
+ * (PLAN_FREEBSD, see sandbox.h): nullfs mounts of host paths and inputs
+ * (read-only where asked, always nosuid), a devfs with every node hidden
+ * except the few the plan names, generated /etc files and, from the
+ * plan's master.passwd, pwd.db.  It then creates a persistent jail on
+ * that root (no child jails, statfs limited to the jail, every allow.*
+ * off, no network unless the build is a fixed-output one) and forks the
  * builder, which attaches to the jail, drops to the build user and execs.
  *
  * Unlike Linux namespaces, these mounts live in the host's mount table,
@@ -18,9 +19,8 @@
 #include <sys/ioctl.h>
 #include <sys/jail.h>
 #include <sys/procctl.h>
-#include <sys/queue.h>
+#include <sys/queue.h>		/* before devfs.h, which uses TAILQ_* */
 #include <sys/stat.h>
-#include <sys/ucred.h>
 #include <sys/mount.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -43,6 +43,8 @@
 
 #define STATUS_MAX 4096
 #define UNMOUNT_TRIES 8		/* 10 ms doubling: about 2.5 s in all */
+#define DEVFS_RULESET 18002	/* frx's: rule 1 hides everything */
+#define PWD_MKDB "/usr/sbin/pwd_mkdb"
 
 struct sandbox {
 	pid_t pid;		/* the builder */
@@ -111,6 +113,7 @@ struct mntopts {
 	struct iovec iov[16];
 	unsigned int n;
 	char errmsg[256];
+	int error;		/* errno of a failed nmount */
 };
 
 static void
@@ -137,10 +140,12 @@ do_nmount(struct sandbox *sb, struct mntopts *o, int flags,
 	o->n++;
 	if (ledger_note(sb, "mount", path) < 0)
 		return -1;
-	if (nmount(o->iov, o->n, flags) < 0)
+	if (nmount(o->iov, o->n, flags) < 0) {
+		o->error = errno;
 		return frx_seterr("sandbox: mount %s on %s: %s%s%s%s", what,
-		    path, strerror(errno), o->errmsg[0] ? " (" : "",
+		    path, strerror(o->error), o->errmsg[0] ? " (" : "",
 		    o->errmsg, o->errmsg[0] ? ")" : "");
+	}
 	strv_add(&sb->mounts, path);
 	return 0;
 }
@@ -208,7 +213,14 @@ bind_entry(struct sandbox *sb, const struct plan_entry *e, const char *path)
 	opt(&o, "fstype", "nullfs");
 	opt(&o, "fspath", path);
 	opt(&o, "target", e->source);
-	return do_nmount(sb, &o, flags, e->source, path);
+	if (do_nmount(sb, &o, flags, e->source, path) == 0)
+		return 0;
+	/* A kernel whose nullfs cannot mount a file says "not a dir". */
+	if (!S_ISDIR(st.st_mode) && o.error == ENOTDIR)
+		frx_preferr("sandbox: %s is a file, and this kernel's nullfs "
+		    "mounts only directories (FreeBSD 14 mounts files)",
+		    e->source);
+	return -1;
 }
 
 static int
@@ -250,9 +262,46 @@ devfs_rule(int fd, const char *path, int action, const char *name)
 }
 
 /*
- * A devfs of our own, with every node hidden and then the nodes and links
- * the plan lists below it unhidden, rule by rule (DEVFSIO_RAPPLY, as
- * "devfs rule apply" does).  This needs no ruleset in /etc/devfs.rules.
+ * Rulesets live in the kernel, shared by every devfs.  Ours, DEVFS_RULESET,
+ * holds one rule, number 1, "hide everything"; every build adds it if it
+ * is missing (EEXIST is another build's) and then checks that the set
+ * holds exactly that rule.  A set someone else filled differently is
+ * refused, never changed: other mounts may be using it.
+ */
+static int
+devfs_ruleset(int fd, const char *path)
+{
+	struct devfs_rule want, got;
+
+	memset(&want, 0, sizeof(want));
+	want.dr_magic = DEVFS_MAGIC;
+	want.dr_id = mkrid(DEVFS_RULESET, 1);
+	want.dr_iacts = DRA_BACTS;
+	want.dr_bacts = DRB_HIDE;
+	if (ioctl(fd, DEVFSIO_RADD, &want) < 0 && errno != EEXIST)
+		return frx_seterr_errno("sandbox: devfs ruleset %d: add rule 1 "
+		    "in %s", DEVFS_RULESET, path);
+	memset(&got, 0, sizeof(got));
+	got.dr_magic = DEVFS_MAGIC;
+	got.dr_id = mkrid(DEVFS_RULESET, 0);
+	if (ioctl(fd, DEVFSIO_RGETNEXT, &got) < 0)
+		return frx_seterr_errno("sandbox: devfs ruleset %d: read rule 1 "
+		    "in %s", DEVFS_RULESET, path);
+	if (got.dr_id != want.dr_id || got.dr_icond != 0 ||
+	    got.dr_iacts != DRA_BACTS || got.dr_bacts != DRB_HIDE ||
+	    ioctl(fd, DEVFSIO_RGETNEXT, &got) == 0 || errno != ENOENT)
+		return frx_seterr("sandbox: devfs ruleset %d is not frx's (one "
+		    "rule, 1, hiding everything); remove it with \"devfs rule "
+		    "-s %d delset\"", DEVFS_RULESET, DEVFS_RULESET);
+	return 0;
+}
+
+/*
+ * A devfs of our own.  The mount uses DEVFS_RULESET, so a node created
+ * later (a new pty, a clone device) stays hidden; the nodes already there
+ * are hidden, and then those the plan lists below the devfs are unhidden,
+ * rule by rule (DEVFSIO_RAPPLY, as "devfs rule apply" does).  Nothing of
+ * this depends on /etc/devfs.rules.
  */
 static int
 devfs_entry(struct sandbox *sb, const struct sandbox_plan *plan,
@@ -260,6 +309,7 @@ devfs_entry(struct sandbox *sb, const struct sandbox_plan *plan,
 {
 	struct mntopts o = { .n = 0 };
 	size_t i, n = strlen(e->target);
+	devfs_rsnum rs = DEVFS_RULESET;
 	int fd, r = 0;
 
 	if (mkdir(path, 0755) < 0)
@@ -271,7 +321,12 @@ devfs_entry(struct sandbox *sb, const struct sandbox_plan *plan,
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return frx_seterr_errno("sandbox: open %s", path);
-	r = devfs_rule(fd, path, DRB_HIDE, NULL);
+	r = devfs_ruleset(fd, path);
+	if (r == 0 && ioctl(fd, DEVFSIO_SUSE, &rs) < 0)
+		r = frx_seterr_errno("sandbox: devfs use ruleset %d in %s",
+		    DEVFS_RULESET, path);
+	if (r == 0)
+		r = devfs_rule(fd, path, DRB_HIDE, NULL);
 	for (i = 0; r == 0 && i < plan->n; i++) {
 		const struct plan_entry *d = &plan->v[i];
 
@@ -362,8 +417,9 @@ apply_entry(struct sandbox *sb, const struct sandbox_plan *plan,
 	case PLAN_DEVFS:
 		return devfs_entry(sb, plan, e, path);
 	case PLAN_PROC:
-		/* XXX: no procfs; FreeBSD builds rarely need one. */
-		return 0;
+		/* The PLAN_FREEBSD plan has none: the jail gets no procfs. */
+		return frx_seterr("sandbox: %s: no procfs in a jail (not a "
+		    "FreeBSD plan?)", e->target);
 	case PLAN_DEVNODE:
 		return frx_seterr("sandbox: %s: device node outside a devfs",
 		    e->target);
@@ -378,8 +434,87 @@ apply_entry(struct sandbox *sb, const struct sandbox_plan *plan,
 	return frx_seterr("sandbox: %s: unknown plan entry kind", e->target);
 }
 
+/*
+ * getpwuid() in the jail reads <root>/etc/pwd.db, not /etc/passwd: build
+ * the databases from the master.passwd the plan wrote, with pwd_mkdb(8)
+ * run as "pwd_mkdb -d <root>/etc <root>/etc/master.passwd" (the file
+ * stays where it is; pwd.db and spwd.db go beside it and leave with the
+ * root tree).  Its stderr becomes the error message.
+ */
+static int
+make_pwd_db(const char *root)
+{
+	char dir[PATH_MAX], file[PATH_MAX], out[512], rest[256];
+	char *argv[] = { PWD_MKDB, "-d", dir, file, NULL };
+	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+	    "PW_SCAN_BIG_IDS=1", NULL };
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+	int p[2], st;
+
+	if ((size_t)snprintf(file, sizeof(file), "%s/etc/master.passwd",
+	    root) >= sizeof(file))
+		return frx_seterr("sandbox: %s/etc/master.passwd: path too "
+		    "long", root);
+	snprintf(dir, sizeof(dir), "%s/etc", root);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return frx_seterr_errno("sandbox: pipe for pwd_mkdb");
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return frx_seterr_errno("sandbox: fork pwd_mkdb");
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 ||
+		    dup2(p[1], 2) < 0)
+			_exit(127);
+		closefrom(3);
+		execve(PWD_MKDB, argv, envp);
+		dprintf(2, "execve: %s\n", strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) {	/* keep the start of the output, drain the rest */
+		if (len < sizeof(out) - 1)
+			n = read(p[0], out + len, sizeof(out) - 1 - len);
+		else
+			n = read(p[0], rest, sizeof(rest));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (len < sizeof(out) - 1)
+			len += (size_t)n;
+	}
+	out[len] = '\0';
+	close(p[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return frx_seterr_errno("sandbox: waitpid pwd_mkdb");
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	out[strcspn(out, "\n")] = '\0';
+	return frx_seterr("sandbox: %s -d %s %s: %s %d%s%s", PWD_MKDB, dir,
+	    file, WIFEXITED(st) ? "exit status" : "signal",
+	    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+	    out[0] != '\0' ? ": " : "", out);
+}
+
 /* ---- the jail ---- */
 
+/*
+ * Every allow.* is off, except allow.suser: without it root in the jail
+ * has no privilege, and the builder could not setuid to the build user
+ * after jail_attach.  lock_jail() turns it off once the builder has
+ * dropped.  The allow.* are named even where off is the default, since
+ * the host's security.jail.* sysctls change the defaults.  Only long
+ * stable ones (FreeBSD 12 and later); the per-file-system allow.mount.*
+ * need allow.mount as well.
+ */
 static int
 create_jail(struct sandbox *sb, const struct sandbox_spec *s)
 {
@@ -389,7 +524,18 @@ create_jail(struct sandbox *sb, const struct sandbox_spec *s)
 	sb->jid = jail_setv(JAIL_CREATE, "path", sb->root,
 	    "host.hostname", s->hostname, "persist", (char *)NULL,
 	    "children.max", "0", "enforce_statfs", "2",
-	    "ip4", ip, "ip6", ip, (char *)NULL);
+	    "ip4", ip, "ip6", ip,
+	    "allow.set_hostname", "false",
+	    "allow.sysvipc", "false",
+	    "allow.raw_sockets", "false",
+	    "allow.chflags", "false",
+	    "allow.mount", "false",
+	    "allow.quotas", "false",
+	    "allow.socket_af", "false",
+	    "allow.mlock", "false",
+	    "allow.reserved_ports", "false",
+	    "allow.read_msgbuf", "false",
+	    "allow.unprivileged_proc_debug", "false", (char *)NULL);
 	if (sb->jid < 0)
 		return frx_seterr("sandbox: jail_set %s: %s", sb->root,
 		    jail_errmsg);
@@ -399,6 +545,21 @@ create_jail(struct sandbox *sb, const struct sandbox_spec *s)
 	if (sb->ledger_fd >= 0 && fsync(sb->ledger_fd) < 0)
 		return frx_seterr_errno("sandbox: fsync ledger %s",
 		    sb->ledger);
+	return 0;
+}
+
+/* The builder has dropped to the build user: no root in the jail from
+   now on, so allow.suser can go too. */
+static int
+lock_jail(const struct sandbox *sb)
+{
+	char jid[16];
+
+	snprintf(jid, sizeof(jid), "%d", sb->jid);
+	if (jail_setv(JAIL_UPDATE, "jid", jid, "allow.suser", "false",
+	    (char *)NULL) < 0)
+		return frx_seterr("sandbox: jail_set %s allow.suser=false: %s",
+		    jid, jail_errmsg);
 	return 0;
 }
 
@@ -511,7 +672,8 @@ reset_signals(void)
 
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	for (sig = 1; sig < NSIG; sig++)
+	/* NSIG is 32 here; the real-time signals go up to SIGRTMAX. */
+	for (sig = 1; sig <= SIGRTMAX; sig++)
 		(void)signal(sig, SIG_DFL);	/* SIGKILL etc. fail: fine */
 }
 
@@ -621,6 +783,8 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb)
 	if (r == 0 && parse_ok(sb, status.len ? status.data : "") < 0)
 		r = status_error(&status);
 	buf_free(&status);
+	if (r == 0)
+		r = lock_jail(sb);
 	return r;
 }
 
@@ -760,13 +924,22 @@ check_spec(const struct sandbox_spec *s)
 static int
 build_root(const struct sandbox_spec *spec, struct sandbox *sb)
 {
+	int pwdb = 0;
 	size_t i;
 
 	if (make_root(spec, sb) < 0)
 		return -1;
-	for (i = 0; i < spec->plan->n; i++)
-		if (apply_entry(sb, spec->plan, &spec->plan->v[i]) < 0)
+	for (i = 0; i < spec->plan->n; i++) {
+		const struct plan_entry *e = &spec->plan->v[i];
+
+		if (apply_entry(sb, spec->plan, e) < 0)
 			return -1;
+		if (e->kind == PLAN_FILE &&
+		    strcmp(e->target, "/etc/master.passwd") == 0)
+			pwdb = 1;
+	}
+	if (pwdb && make_pwd_db(sb->root) < 0)
+		return -1;
 	return create_jail(sb, spec);
 }
 
@@ -894,20 +1067,32 @@ sandbox_destroy(struct sandbox *sb)
 	return r;
 }
 
-/* Remove jail jid only if it is still ours: jail ids are reused. */
+/*
+ * Remove every jail whose path is our root.  The ledger's jid is not
+ * trusted: jail ids are reused, and a crash between jail_set and the
+ * ledger write leaves a jail with no jid noted.
+ */
 static int
-recover_jail(const char *jid, const char *root)
+recover_jails(const char *root)
 {
-	char path[MAXPATHLEN];
-	int id;
+	char path[MAXPATHLEN], last[16];
+	int jid = 0;
 
-	path[0] = '\0';
-	id = jail_getv(0, "jid", jid, "path", path, (char *)NULL);
-	if (id < 0 || strcmp(path, root) != 0)
-		return 0;
-	if (jail_remove(id) < 0 && errno != EINVAL)
-		return frx_seterr_errno("sandbox: jail_remove %d", id);
-	return 0;
+	for (;;) {
+		snprintf(last, sizeof(last), "%d", jid);
+		path[0] = '\0';
+		jid = jail_getv(0, "lastjid", last, "path", path,
+		    (char *)NULL);
+		if (jid < 0 && errno == ENOENT)
+			return 0;
+		if (jid < 0)
+			return frx_seterr("sandbox: recover: jail_get after "
+			    "jid %s: %s", last, jail_errmsg);
+		if (strcmp(path, root) == 0 && jail_remove(jid) < 0 &&
+		    errno != EINVAL)
+			return frx_seterr_errno("sandbox: recover: jail_remove "
+			    "%d (%s)", jid, root);
+	}
 }
 
 int
@@ -915,7 +1100,7 @@ sandbox_recover(const char *ledger_path)
 {
 	struct strv mounts = STRV_INIT;
 	struct buf b = BUF_INIT;
-	char *line, *save, *root = NULL, *jid = NULL;
+	char *line, *save, *root = NULL;
 	int r = 0;
 
 	if (access(ledger_path, F_OK) < 0 && errno == ENOENT)
@@ -926,12 +1111,10 @@ sandbox_recover(const char *ledger_path)
 	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "root /", 6) == 0)
 			root = line + 5;
-		else if (strncmp(line, "jid ", 4) == 0)
-			jid = line + 4;
 		else if (strncmp(line, "mount /", 7) == 0)
 			strv_add(&mounts, line + 6);
 	}
-	if (root != NULL && jid != NULL && recover_jail(jid, root) < 0)
+	if (root != NULL && recover_jails(root) < 0)
 		r = -1;
 	if (r == 0 && root != NULL && teardown(NULL, root, &mounts) < 0)
 		r = -1;

@@ -1,7 +1,9 @@
 /*
  * plan.c: compute the mount plan of one build.  Shared by both backends
  * and unit-tested without privilege; it only calls lstat, readlink and
- * realpath on the host.
+ * realpath on the host.  The few differences between the Linux and the
+ * FreeBSD plan are chosen by the plan's flavor, so both can be tested on
+ * either system.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +21,15 @@
 
 static const char *const dev_nodes[] = {
 	"null", "zero", "full", "random", "urandom", "tty", NULL
+};
+
+/* FreeBSD's devfs has these itself; Linux gets links into /proc. */
+static const char *const dev_fd_links[][2] = {
+	{ "/dev/fd", "/proc/self/fd" },
+	{ "/dev/stdin", "/proc/self/fd/0" },
+	{ "/dev/stdout", "/proc/self/fd/1" },
+	{ "/dev/stderr", "/proc/self/fd/2" },
+	{ NULL, NULL }
 };
 
 static const char *const net_files[] = {
@@ -134,6 +145,19 @@ path_cmp(const char *a, const char *b)
 }
 
 /* Stable insertion sort: the plans are a few dozen entries long. */
+/* The one place where the system frx is built for matters. */
+static enum plan_flavor
+host_flavor(enum plan_flavor flavor)
+{
+	if (flavor != PLAN_HOST)
+		return flavor;
+#ifdef __FreeBSD__
+	return PLAN_FREEBSD;
+#else
+	return PLAN_LINUX;
+#endif
+}
+
 static void
 plan_sort(struct sandbox_plan *p)
 {
@@ -272,7 +296,8 @@ add_store(struct sandbox_plan *plan, const struct plan_params *p)
 }
 
 static void
-add_etc_files(struct sandbox_plan *plan, const struct plan_params *p)
+add_etc_files(struct sandbox_plan *plan, const struct plan_params *p,
+    enum plan_flavor flavor)
 {
 	char *s;
 
@@ -283,6 +308,21 @@ add_etc_files(struct sandbox_plan *plan, const struct plan_params *p)
 	    NOBODY_ID, NOBODY_ID);
 	plan_add(plan, PLAN_FILE, s, "/etc/passwd", 0644, 0, 0);
 	free(s);
+	/*
+	 * FreeBSD's getpwuid() reads pwd.db, not /etc/passwd: the backend
+	 * runs pwd_mkdb(8) on this file (passwd(5) format: name, password,
+	 * uid, gid, class, change, expire, gecos, home, shell).
+	 */
+	if (flavor == PLAN_FREEBSD) {
+		s = xasprintf("root:*:0:0::0:0:root:/root:/bin/sh\n"
+		    "%s:*:%lu:%lu::0:0:frx build user:%s:/bin/sh\n"
+		    "nobody:*:%d:%d::0:0:nobody:/:/bin/false\n", BUILD_USER,
+		    (unsigned long)p->uid, (unsigned long)p->gid, BUILD_HOME,
+		    NOBODY_ID, NOBODY_ID);
+		plan_add(plan, PLAN_FILE, s, "/etc/master.passwd", 0600, 0,
+		    0);
+		free(s);
+	}
 	s = xasprintf("root:x:0:\n%s:x:%lu:\nnogroup:x:%d:\n", BUILD_USER,
 	    (unsigned long)p->gid, NOBODY_ID);
 	plan_add(plan, PLAN_FILE, s, "/etc/group", 0644, 0, 0);
@@ -317,25 +357,33 @@ add_net_files(struct sandbox_plan *plan, int network)
 	return 0;
 }
 
+/*
+ * On FreeBSD the jail gets no procfs, and POSIX shared memory needs no
+ * file system, so there is no /proc and no /dev/shm.
+ */
 static void
-add_dev(struct sandbox_plan *plan)
+add_dev(struct sandbox_plan *plan, enum plan_flavor flavor)
 {
+	const char *const (*l)[2];
 	char path[64];
 	size_t i;
 
-	plan_add(plan, PLAN_PROC, "proc", "/proc", 0555, 0, 0);
+	if (flavor == PLAN_LINUX)
+		plan_add(plan, PLAN_PROC, "proc", "/proc", 0555, 0, 0);
 	plan_add(plan, PLAN_DEVFS, "devfs", "/dev", 0755, 0, 0);
 	for (i = 0; dev_nodes[i] != NULL; i++) {
 		snprintf(path, sizeof(path), "/dev/%s", dev_nodes[i]);
 		plan_add(plan, PLAN_DEVNODE, path, path, 0666, 0, 0);
 	}
-	plan_add(plan, PLAN_SYMLINK, "/proc/self/fd", "/dev/fd", 0, 0, 0);
-	plan_add(plan, PLAN_SYMLINK, "/proc/self/fd/0", "/dev/stdin", 0, 0, 0);
-	plan_add(plan, PLAN_SYMLINK, "/proc/self/fd/1", "/dev/stdout",
-	    0, 0, 0);
-	plan_add(plan, PLAN_SYMLINK, "/proc/self/fd/2", "/dev/stderr",
-	    0, 0, 0);
-	plan_add(plan, PLAN_TMPFS, "tmpfs", "/dev/shm", 01777, 0, 0);
+	for (l = dev_fd_links; (*l)[0] != NULL; l++) {
+		if (flavor == PLAN_LINUX)
+			plan_add(plan, PLAN_SYMLINK, (*l)[1], (*l)[0], 0, 0, 0);
+		else
+			plan_add(plan, PLAN_DEVNODE, (*l)[0], (*l)[0], 0666, 0,
+			    0);
+	}
+	if (flavor == PLAN_LINUX)
+		plan_add(plan, PLAN_TMPFS, "tmpfs", "/dev/shm", 01777, 0, 0);
 }
 
 static int
@@ -351,22 +399,27 @@ check_duplicates(const struct sandbox_plan *plan)
 }
 
 int
-plan_make(const struct plan_params *p, struct sandbox_plan *out)
+plan_make_flavor(const struct plan_params *p, enum plan_flavor flavor,
+    struct sandbox_plan *out)
 {
 	struct sandbox_plan plan = { NULL, 0 };
 	size_t i;
 
 	out->v = NULL;
 	out->n = 0;
+	flavor = host_flavor(flavor);
+	if (flavor != PLAN_LINUX && flavor != PLAN_FREEBSD)
+		return frx_seterr("sandbox plan: unknown flavor %d",
+		    (int)flavor);
 	if (check_params(p) < 0)
 		return -1;
 	for (i = 0; p->host_paths != NULL && i < p->host_paths->n; i++)
 		if (add_host_path(&plan, p, p->host_paths->v[i]) < 0)
 			goto fail;
-	add_etc_files(&plan, p);
+	add_etc_files(&plan, p, flavor);
 	if (add_net_files(&plan, p->network) < 0)
 		goto fail;
-	add_dev(&plan);
+	add_dev(&plan, flavor);
 	if (add_store(&plan, p) < 0)
 		goto fail;
 	plan_add(&plan, PLAN_BIND_RW, p->builddir, "/tmp", 0, 0, 0);
@@ -378,6 +431,12 @@ plan_make(const struct plan_params *p, struct sandbox_plan *out)
 fail:
 	plan_free(&plan);
 	return -1;
+}
+
+int
+plan_make(const struct plan_params *p, struct sandbox_plan *out)
+{
+	return plan_make_flavor(p, PLAN_HOST, out);
 }
 
 static void

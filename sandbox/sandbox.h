@@ -60,6 +60,20 @@ struct sandbox_plan {
 	size_t n;
 };
 
+/*
+ * Which system the plan is for.  PLAN_HOST, the zero value, means the
+ * system sandbox/plan.c was compiled for; the others exist so the plan of
+ * either system can be unit-tested on the other.
+ */
+enum plan_flavor {
+	PLAN_HOST,
+	PLAN_LINUX,	/* namespaces: /proc, a tmpfs /dev with links into
+			   /proc/self/fd, /dev/shm */
+	PLAN_FREEBSD	/* jail: no /proc and no /dev/shm; /dev/fd and
+			   /dev/std* come from devfs; /etc/master.passwd
+			   from which the backend builds pwd.db */
+};
+
 struct plan_params {
 	const char *storedir;		/* e.g. /frx/store */
 	const struct strv *host_paths;	/* e.g. /usr /bin /lib /lib64 */
@@ -84,7 +98,8 @@ struct plan_params {
  *     network, the host's /etc/resolv.conf, /etc/hosts, /etc/services and
  *     /etc/nsswitch.conf are bound read-only instead, where present;
  *   - /proc, a minimal /dev (null zero full random urandom tty, fd, stdin,
- *     stdout, stderr, a tmpfs /dev/shm);
+ *     stdout, stderr, a tmpfs /dev/shm); see enum plan_flavor for what
+ *     differs on FreeBSD;
  *   - the store dir as PLAN_DIR 01775 root:gid, so the builder can create
  *     its outputs but cannot remove the root-owned mount points of inputs;
  *   - each input as PLAN_BIND_RO at the same path (PLAN_SYMLINK if the
@@ -97,6 +112,9 @@ struct plan_params {
  * /dev or /tmp, a missing input, duplicate targets.
  */
 int plan_make(const struct plan_params *p, struct sandbox_plan *out);
+/* The same for a given system; plan_make() is PLAN_HOST. */
+int plan_make_flavor(const struct plan_params *p, enum plan_flavor flavor,
+    struct sandbox_plan *out);
 void plan_free(struct sandbox_plan *p);
 /* Human-readable, one line per entry (appends to out). */
 int plan_format(const struct sandbox_plan *p, struct buf *out);

@@ -128,6 +128,138 @@ test_exact_plan(void **state)
 	buf_free(&got);
 }
 
+/* The jail's plan: devfs provides /dev/fd and /dev/std*, no /proc, no
+   /dev/shm, and a master.passwd for pwd_mkdb. */
+static void
+test_exact_plan_freebsd(void **state)
+{
+	struct fx *f = *state;
+	struct buf got = BUF_INIT;
+	char *want;
+	const char *b = f->base;
+
+	if (plan_make_flavor(&f->p, PLAN_FREEBSD, &f->plan) < 0)
+		fail_msg("plan_make_flavor: %s", frx_errmsg());
+	assert_int_equal(plan_format(&f->plan, &got), 0);
+	want = xasprintf(
+	    "devfs /dev\n"
+	    "devnode /dev/fd from /dev/fd\n"
+	    "devnode /dev/full from /dev/full\n"
+	    "devnode /dev/null from /dev/null\n"
+	    "devnode /dev/random from /dev/random\n"
+	    "devnode /dev/stderr from /dev/stderr\n"
+	    "devnode /dev/stdin from /dev/stdin\n"
+	    "devnode /dev/stdout from /dev/stdout\n"
+	    "devnode /dev/tty from /dev/tty\n"
+	    "devnode /dev/urandom from /dev/urandom\n"
+	    "devnode /dev/zero from /dev/zero\n"
+	    "file /etc/group mode 0644 owner 0:0 size 45\n"
+	    "file /etc/hosts mode 0644 owner 0:0 size 34\n"
+	    "file /etc/master.passwd mode 0600 owner 0:0 size 150\n"
+	    "file /etc/passwd mode 0644 owner 0:0 size 135\n"
+	    "bind-rw /tmp from /var/tmp/frx-build-1\n"
+	    "symlink %s/bin -> usr/bin\n"
+	    "dir %s/store mode 1775 owner 0:35002\n"
+	    "bind-ro %s/store/aaaa-in from %s/store/aaaa-in\n"
+	    "symlink %s/store/bbbb-link -> aaaa-in\n"
+	    "bind-ro %s/usr from %s/usr\n", b, b, b, b, b, b, b);
+	assert_string_equal(got.data, want);
+	free(want);
+	buf_free(&got);
+}
+
+/* Every line has the ten fields of passwd(5) that pwd_mkdb(8) checks, and
+   agrees with /etc/passwd on uid, gid, gecos, home and shell. */
+static void
+test_master_passwd(void **state)
+{
+	struct fx *f = *state;
+	const struct plan_entry *e;
+
+	assert_int_equal(plan_make_flavor(&f->p, PLAN_FREEBSD, &f->plan), 0);
+	e = find(&f->plan, "/etc/master.passwd");
+	assert_non_null(e);
+	assert_int_equal(e->kind, PLAN_FILE);
+	assert_int_equal(e->mode, 0600);
+	assert_int_equal(e->uid, 0);
+	assert_int_equal(e->gid, 0);
+	assert_string_equal(e->source,
+	    "root:*:0:0::0:0:root:/root:/bin/sh\n"
+	    "frxbuild:*:35001:35002::0:0:frx build user:/homeless-shelter:"
+	    "/bin/sh\n"
+	    "nobody:*:65534:65534::0:0:nobody:/:/bin/false\n");
+	e = find(&f->plan, "/etc/passwd");
+	assert_non_null(e);
+	assert_string_equal(e->source,
+	    "root:x:0:0:root:/root:/bin/sh\n"
+	    "frxbuild:x:35001:35002:frx build user:/homeless-shelter:/bin/sh\n"
+	    "nobody:x:65534:65534:nobody:/:/bin/false\n");
+}
+
+/* The Linux plan has no master.passwd and keeps /proc and /dev/shm; the
+   FreeBSD plan has neither and no link into /proc at all. */
+static void
+test_flavor_differences(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_plan fb = { NULL, 0 };
+	size_t i;
+
+	assert_int_equal(plan_make_flavor(&f->p, PLAN_LINUX, &f->plan), 0);
+	assert_null(find(&f->plan, "/etc/master.passwd"));
+	assert_non_null(find(&f->plan, "/proc"));
+	assert_non_null(find(&f->plan, "/dev/shm"));
+	assert_int_equal(find(&f->plan, "/dev/stdin")->kind, PLAN_SYMLINK);
+
+	f->p.network = 1;
+	assert_int_equal(plan_make_flavor(&f->p, PLAN_FREEBSD, &fb), 0);
+	assert_null(find(&fb, "/proc"));
+	assert_null(find(&fb, "/dev/shm"));
+	for (i = 0; i < fb.n; i++) {
+		assert_true(fb.v[i].kind != PLAN_PROC);
+		assert_true(fb.v[i].kind != PLAN_TMPFS);
+		if (fb.v[i].kind == PLAN_SYMLINK)
+			assert_null(strstr(fb.v[i].source, "/proc"));
+	}
+	assert_non_null(find(&fb, "/etc/master.passwd"));
+	plan_free(&fb);
+}
+
+/* plan_make() is the plan of the system the tests were built on. */
+static void
+test_host_flavor(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_plan host = { NULL, 0 };
+	struct buf a = BUF_INIT, b = BUF_INIT;
+#ifdef __FreeBSD__
+	enum plan_flavor mine = PLAN_FREEBSD;
+#else
+	enum plan_flavor mine = PLAN_LINUX;
+#endif
+
+	assert_int_equal(plan_make(&f->p, &host), 0);
+	assert_int_equal(plan_make_flavor(&f->p, mine, &f->plan), 0);
+	assert_int_equal(plan_format(&host, &a), 0);
+	assert_int_equal(plan_format(&f->plan, &b), 0);
+	assert_string_equal(a.data, b.data);
+	plan_free(&host);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static void
+test_unknown_flavor(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_plan plan;
+
+	assert_int_equal(plan_make_flavor(&f->p, (enum plan_flavor)7, &plan),
+	    -1);
+	assert_int_equal(plan.n, 0);
+	assert_non_null(strstr(frx_errmsg(), "unknown flavor 7"));
+}
+
 static void
 test_etc_files(void **state)
 {
@@ -334,6 +466,16 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exact_plan, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_exact_plan_freebsd, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_master_passwd, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_flavor_differences, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_host_flavor, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_flavor, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_etc_files, setup,
 		    teardown),
