@@ -77,6 +77,9 @@ curl_fetch(const char *url, FILE *out, char *err, size_t errlen)
 	return 0;
 }
 
+static void child_fail(int errfd, const char *fmt, const char *arg)
+    __attribute__((noreturn));
+
 static void
 child_fail(int errfd, const char *fmt, const char *arg)
 {
