@@ -38,7 +38,7 @@ ALL_CFLAGS = $(WARN) $(OSDEFS) $(CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) \
 
 B = build
 LIB_SRC = $(wildcard lib/*.c) $(wildcard proto/*.c)
-SANDBOX_SRC = sandbox/plan.c $(SANDBOX_OS)
+SANDBOX_SRC = sandbox/plan.c sandbox/backend.c $(SANDBOX_OS)
 DAEMON_SRC = $(wildcard daemon/*.c)
 CLI_SRC = $(wildcard cli/*.c)
 TEST_SRC = $(wildcard tests/unit/test-*.c)

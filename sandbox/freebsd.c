@@ -39,9 +39,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "sandbox.h"
 
-#define STATUS_MAX 4096
 #define UNMOUNT_TRIES 8		/* 10 ms doubling: about 2.5 s in all */
 #define DEVFS_RULESET 18002	/* frx's: rule 1 hides everything */
 #define PWD_MKDB "/usr/sbin/pwd_mkdb"
@@ -150,49 +150,6 @@ do_nmount(struct sandbox *sb, struct mntopts *o, int flags,
 	return 0;
 }
 
-/* Create the missing parents of root+target, refusing to pass through a
-   symlink: an absolute link would lead outside the jail root. */
-static int
-make_parents(const char *full, size_t rlen, const char *target)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	char *slash;
-
-	memcpy(path, full, strlen(full) + 1);	/* shorter than PATH_MAX */
-	for (slash = strchr(path + rlen + 1, '/'); slash != NULL;
-	    slash = strchr(slash + 1, '/')) {
-		*slash = '\0';
-		if (lstat(path, &st) < 0) {
-			if (errno != ENOENT || mkdir(path, 0755) < 0)
-				return frx_seterr_errno("sandbox: mkdir %s",
-				    path);
-		} else if (!S_ISDIR(st.st_mode))
-			return frx_seterr("sandbox: %s: parent of %s is not "
-			    "a directory", path, target);
-		*slash = '/';
-	}
-	return 0;
-}
-
-static int
-make_mount_point(const char *path, int dir)
-{
-	int fd;
-
-	if (dir) {
-		if (mkdir(path, 0755) < 0)
-			return frx_seterr_errno("sandbox: mkdir %s", path);
-		return 0;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
-	if (fd < 0)
-		return frx_seterr_errno("sandbox: create %s", path);
-	close(fd);
-	return 0;
-}
-
 /* nullfs follows a symlink given as its target, so refuse one. */
 static int
 bind_entry(struct sandbox *sb, const struct plan_entry *e, const char *path)
@@ -206,7 +163,7 @@ bind_entry(struct sandbox *sb, const struct plan_entry *e, const char *path)
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 		return frx_seterr("sandbox: bind %s: not a directory or "
 		    "regular file", e->source);
-	if (make_mount_point(path, S_ISDIR(st.st_mode)) < 0)
+	if (sb_make_mount_point(path, S_ISDIR(st.st_mode)) < 0)
 		return -1;
 	if (e->kind == PLAN_BIND_RO)
 		flags |= MNT_RDONLY;
@@ -341,38 +298,6 @@ devfs_entry(struct sandbox *sb, const struct sandbox_plan *plan,
 	return r;
 }
 
-static int
-dir_entry(const struct plan_entry *e, const char *path)
-{
-	if (mkdir(path, 0700) < 0)
-		return frx_seterr_errno("sandbox: mkdir %s", path);
-	if (chown(path, e->uid, e->gid) < 0)
-		return frx_seterr_errno("sandbox: chown %s", path);
-	if (chmod(path, e->mode) < 0)
-		return frx_seterr_errno("sandbox: chmod %s", path);
-	return 0;
-}
-
-static int
-file_entry(const struct plan_entry *e, const char *path)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd < 0)
-		return frx_seterr_errno("sandbox: create %s", path);
-	if (write_full(fd, e->source, strlen(e->source)) < 0 ||
-	    fchown(fd, e->uid, e->gid) < 0 || fchmod(fd, e->mode) < 0) {
-		frx_seterr_errno("sandbox: write %s", path);
-		close(fd);
-		return -1;
-	}
-	if (close(fd) < 0)
-		return frx_seterr_errno("sandbox: close %s", path);
-	return 0;
-}
-
 /* Device nodes and links below a devfs come from the devfs itself. */
 static int
 under_devfs(const struct sandbox_plan *plan, const struct plan_entry *e)
@@ -404,11 +329,11 @@ apply_entry(struct sandbox *sb, const struct sandbox_plan *plan,
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return frx_seterr("sandbox: %s%s: path too long", sb->root,
 		    e->target);
-	if (make_parents(path, strlen(sb->root), e->target) < 0)
+	if (sb_make_parents(path, strlen(sb->root), e->target) < 0)
 		return -1;
 	switch (e->kind) {
 	case PLAN_DIR:
-		return dir_entry(e, path);
+		return sb_make_dir(e, path);
 	case PLAN_BIND_RO:
 	case PLAN_BIND_RW:
 		return bind_entry(sb, e, path);
@@ -424,7 +349,7 @@ apply_entry(struct sandbox *sb, const struct sandbox_plan *plan,
 		return frx_seterr("sandbox: %s: device node outside a devfs",
 		    e->target);
 	case PLAN_FILE:
-		return file_entry(e, path);
+		return sb_make_file(e, path);
 	case PLAN_SYMLINK:
 		if (symlink(e->source, path) < 0)
 			return frx_seterr_errno("sandbox: symlink %s -> %s",
@@ -577,16 +502,6 @@ remove_jail(struct sandbox *sb)
 
 /* ---- the builder: a child of the daemon that enters the jail ---- */
 
-static void
-child_fail(int fd)
-{
-	const char *msg = frx_errmsg();
-
-	/* Nothing to do if the daemon is gone: we exit either way. */
-	(void)write_full(fd, msg, strlen(msg));
-	_exit(127);
-}
-
 /* stdin /dev/null (the jail's), stdout and stderr the log, the status
    pipe on 3 until execve, nothing else. */
 static int
@@ -648,22 +563,6 @@ drop_privileges(uid_t uid, gid_t gid)
 	return 0;
 }
 
-static int
-report_ok(int fd)
-{
-	char host[MAXHOSTNAMELEN + 1], line[STATUS_MAX];
-	int n;
-
-	if (gethostname(host, sizeof(host)) < 0)
-		return frx_seterr_errno("sandbox: builder: gethostname");
-	host[sizeof(host) - 1] = '\0';
-	n = snprintf(line, sizeof(line), "ok %lu %lu %s\n",
-	    (unsigned long)getuid(), (unsigned long)getgid(), host);
-	if (write_full(fd, line, (size_t)n) < 0)
-		return frx_seterr_errno("sandbox: builder: report");
-	return 0;
-}
-
 static void
 reset_signals(void)
 {
@@ -682,85 +581,31 @@ builder_main(const struct sandbox_spec *s, int jid, int status_w)
 {
 	if (jail_attach(jid) < 0) {
 		frx_seterr_errno("sandbox: builder: jail_attach %d", jid);
-		child_fail(status_w);
+		sb_child_fail(status_w);
 	}
 	if (setup_fds(s->log_fd, status_w) < 0)
-		child_fail(status_w);
+		sb_child_fail(status_w);
 	status_w = 3;
 	if (setsid() < 0) {
 		frx_seterr_errno("sandbox: builder: setsid");
-		child_fail(status_w);
+		sb_child_fail(status_w);
 	}
 	reset_signals();
 	if (drop_privileges(s->uid, s->gid) < 0)
-		child_fail(status_w);
+		sb_child_fail(status_w);
 	if (chdir(s->cwd) < 0) {
 		frx_seterr_errno("sandbox: builder: chdir %s", s->cwd);
-		child_fail(status_w);
+		sb_child_fail(status_w);
 	}
 	umask(022);
-	if (report_ok(status_w) < 0)
-		child_fail(status_w);
+	if (sb_report_ok(status_w) < 0)
+		sb_child_fail(status_w);
 	execve(s->argv[0], s->argv, s->envp);
 	frx_seterr_errno("sandbox: builder: execve %s", s->argv[0]);
-	child_fail(status_w);
+	sb_child_fail(status_w);
 }
 
 /* ---- the daemon side ---- */
-
-static int
-read_status(int fd, struct buf *b)
-{
-	char tmp[512];
-	ssize_t n;
-
-	for (;;) {
-		n = read(fd, tmp, sizeof(tmp));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return frx_seterr_errno("sandbox: read status pipe");
-		if (n == 0)
-			return 0;
-		if (b->len < STATUS_MAX)
-			buf_add(b, tmp, (size_t)n);
-	}
-}
-
-/* "ok UID GID HOSTNAME\n" and nothing else means the builder exec'd. */
-static int
-parse_ok(struct sandbox *sb, const char *text)
-{
-	unsigned long uid, gid;
-	const char *nl = strchr(text, '\n');
-	char *end;
-
-	if (strncmp(text, "ok ", 3) != 0 || nl == NULL || nl[1] != '\0')
-		return -1;
-	uid = strtoul(text + 3, &end, 10);
-	if (*end != ' ')
-		return -1;
-	gid = strtoul(end + 1, &end, 10);
-	if (*end != ' ')
-		return -1;
-	sb->obs_uid = (uid_t)uid;
-	sb->obs_gid = (gid_t)gid;
-	sb->obs_hostname = xstrndup(end + 1, (size_t)(nl - end - 1));
-	return 0;
-}
-
-static int
-status_error(struct buf *status)
-{
-	char *msg = status->len > 0 ? status->data : "";
-
-	if (strncmp(msg, "ok ", 3) == 0 && strchr(msg, '\n') != NULL)
-		msg = strchr(msg, '\n') + 1;
-	msg[strcspn(msg, "\n")] = '\0';
-	if (msg[0] == '\0')
-		return frx_seterr("sandbox: builder died before reporting");
-	return frx_seterr("%s", msg);
-}
 
 static int
 launch(const struct sandbox_spec *spec, struct sandbox *sb)
@@ -778,10 +623,11 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb)
 		close(sp[0]);
 		return frx_seterr_errno("sandbox: fork the builder");
 	}
-	r = read_status(sp[0], &status);
+	r = sb_read_status(sp[0], &status);
 	close(sp[0]);
-	if (r == 0 && parse_ok(sb, status.len ? status.data : "") < 0)
-		r = status_error(&status);
+	if (r == 0 && sb_parse_ok(status.len ? status.data : "", &sb->obs_uid,
+	    &sb->obs_gid, &sb->obs_hostname) < 0)
+		r = sb_status_error(&status, "builder");
 	buf_free(&status);
 	if (r == 0)
 		r = lock_jail(sb);
@@ -908,20 +754,6 @@ make_root(const struct sandbox_spec *spec, struct sandbox *sb)
 }
 
 static int
-check_spec(const struct sandbox_spec *s)
-{
-	if (s->root == NULL || s->root[0] != '/' || s->plan == NULL ||
-	    s->argv == NULL || s->argv[0] == NULL || s->envp == NULL ||
-	    s->cwd == NULL || s->hostname == NULL)
-		return frx_seterr("sandbox: incomplete sandbox spec");
-	if (s->uid == 0 || s->gid == 0)
-		return frx_seterr("sandbox: build user %lu:%lu: refusing to "
-		    "build as root", (unsigned long)s->uid,
-		    (unsigned long)s->gid);
-	return 0;
-}
-
-static int
 build_root(const struct sandbox_spec *spec, struct sandbox *sb)
 {
 	int pwdb = 0;
@@ -976,7 +808,7 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 	struct sandbox *sb;
 
 	*out = NULL;
-	if (check_spec(spec) < 0)
+	if (sb_check_spec(spec) < 0)
 		return -1;
 	sb = xcalloc(1, sizeof(*sb));
 	sb->pid = -1;

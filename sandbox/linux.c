@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "sandbox.h"
 
 #ifndef CLONE_NEWCGROUP
@@ -45,7 +46,6 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-#define STATUS_MAX 4096
 
 struct sandbox {
 	pid_t pid;		/* init, PID 1 of the build */
@@ -152,16 +152,6 @@ remove_root(const char *root)
 
 /* ---- init: runs as root in the new namespaces ---- */
 
-static void
-child_fail(int fd)
-{
-	const char *msg = frx_errmsg();
-
-	/* Nothing to do if the daemon is gone: we exit either way. */
-	(void)write_full(fd, msg, strlen(msg));
-	_exit(127);
-}
-
 /* Close every descriptor except the ones in keep (ascending, >= 0). */
 static void
 close_fds_except(const int *keep, size_t n)
@@ -204,31 +194,6 @@ sort_ints(int *v, size_t n)
 		}
 }
 
-/* Create the missing parents of root+target, refusing to pass through a
-   symlink: before pivot_root an absolute link would lead to the host. */
-static int
-make_parents(const char *full, size_t rlen, const char *target)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	char *slash;
-
-	memcpy(path, full, strlen(full) + 1);	/* shorter than PATH_MAX */
-	for (slash = strchr(path + rlen + 1, '/'); slash != NULL;
-	    slash = strchr(slash + 1, '/')) {
-		*slash = '\0';
-		if (lstat(path, &st) < 0) {
-			if (errno != ENOENT || mkdir(path, 0755) < 0)
-				return frx_seterr_errno("sandbox: mkdir %s",
-				    path);
-		} else if (!S_ISDIR(st.st_mode))
-			return frx_seterr("sandbox: %s: parent of %s is not "
-			    "a directory", path, target);
-		*slash = '/';
-	}
-	return 0;
-}
-
 /* The flags a bind mount must keep when remounted (statvfs(3) names). */
 static unsigned long
 kept_flags(const char *path)
@@ -264,24 +229,6 @@ remount(const char *path, unsigned long flags)
 	return 0;
 }
 
-static int
-make_mount_point(const char *path, int dir)
-{
-	int fd;
-
-	if (dir) {
-		if (mkdir(path, 0755) < 0)
-			return frx_seterr_errno("sandbox: mkdir %s", path);
-		return 0;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
-	if (fd < 0)
-		return frx_seterr_errno("sandbox: create %s", path);
-	close(fd);
-	return 0;
-}
-
 /*
  * Bind the host path e->source at path.  The source is opened with
  * O_NOFOLLOW and mounted through /proc/self/fd, so a store item that
@@ -309,7 +256,7 @@ bind_entry(const struct plan_entry *e, const char *path)
 		    "directory or regular file");
 		goto out;
 	}
-	if (make_mount_point(path, S_ISDIR(st.st_mode)) < 0)
+	if (sb_make_mount_point(path, S_ISDIR(st.st_mode)) < 0)
 		goto out;
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 	if (mount(fdpath, path, NULL, MS_BIND, NULL) < 0) {
@@ -332,12 +279,9 @@ out:
 static int
 dir_entry(const struct plan_entry *e, const char *path)
 {
-	if (mkdir(path, 0700) < 0)
-		return frx_seterr_errno("sandbox: mkdir %s", path);
-	if (chown(path, e->uid, e->gid) < 0)
-		return frx_seterr_errno("sandbox: chown %s", path);
-	if (chmod(path, e->mode) < 0)
-		return frx_seterr_errno("sandbox: chmod %s", path);
+	if (sb_make_dir(e, path) < 0)
+		return -1;
+	/* Its own mount, so that it stays writable under a read-only /. */
 	if (mount(path, path, NULL, MS_BIND, NULL) < 0)
 		return frx_seterr_errno("sandbox: mount %s on itself", path);
 	return remount(path, MS_NOSUID | MS_NODEV);
@@ -368,26 +312,6 @@ fs_entry(const struct plan_entry *e, const char *path)
 }
 
 static int
-file_entry(const struct plan_entry *e, const char *path)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd < 0)
-		return frx_seterr_errno("sandbox: create %s", path);
-	if (write_full(fd, e->source, strlen(e->source)) < 0 ||
-	    fchown(fd, e->uid, e->gid) < 0 || fchmod(fd, e->mode) < 0) {
-		frx_seterr_errno("sandbox: write %s", path);
-		close(fd);
-		return -1;
-	}
-	if (close(fd) < 0)
-		return frx_seterr_errno("sandbox: close %s", path);
-	return 0;
-}
-
-static int
 apply_entry(const char *root, const struct plan_entry *e)
 {
 	char path[PATH_MAX];
@@ -400,7 +324,7 @@ apply_entry(const char *root, const struct plan_entry *e)
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return frx_seterr("sandbox: %s%s: path too long", root,
 		    e->target);
-	if (make_parents(path, strlen(root), e->target) < 0)
+	if (sb_make_parents(path, strlen(root), e->target) < 0)
 		return -1;
 	switch (e->kind) {
 	case PLAN_DIR:
@@ -414,7 +338,7 @@ apply_entry(const char *root, const struct plan_entry *e)
 	case PLAN_DEVFS:
 		return fs_entry(e, path);
 	case PLAN_FILE:
-		return file_entry(e, path);
+		return sb_make_file(e, path);
 	case PLAN_SYMLINK:
 		if (symlink(e->source, path) < 0)
 			return frx_seterr_errno("sandbox: symlink %s -> %s",
@@ -548,22 +472,6 @@ setup_stdio(int log_fd)
 	return 0;
 }
 
-static int
-report_ok(int fd)
-{
-	char host[HOST_NAME_MAX + 1], line[STATUS_MAX];
-	int n;
-
-	if (gethostname(host, sizeof(host)) < 0)
-		return frx_seterr_errno("sandbox: builder: gethostname");
-	host[sizeof(host) - 1] = '\0';
-	n = snprintf(line, sizeof(line), "ok %lu %lu %s\n",
-	    (unsigned long)getuid(), (unsigned long)getgid(), host);
-	if (write_full(fd, line, (size_t)n) < 0)
-		return frx_seterr_errno("sandbox: builder: report");
-	return 0;
-}
-
 static void
 builder_main(const struct child *c)
 {
@@ -572,21 +480,21 @@ builder_main(const struct child *c)
 	close(c->result_w);
 	if (setsid() < 0) {
 		frx_seterr_errno("sandbox: builder: setsid");
-		child_fail(c->status_w);
+		sb_child_fail(c->status_w);
 	}
 	reset_signals();
 	if (drop_privileges(s->uid, s->gid) < 0)
-		child_fail(c->status_w);
+		sb_child_fail(c->status_w);
 	if (chdir(s->cwd) < 0) {
 		frx_seterr_errno("sandbox: builder: chdir %s", s->cwd);
-		child_fail(c->status_w);
+		sb_child_fail(c->status_w);
 	}
 	umask(022);
-	if (setup_stdio(s->log_fd) < 0 || report_ok(c->status_w) < 0)
-		child_fail(c->status_w);
+	if (setup_stdio(s->log_fd) < 0 || sb_report_ok(c->status_w) < 0)
+		sb_child_fail(c->status_w);
 	execve(s->argv[0], s->argv, s->envp);
 	frx_seterr_errno("sandbox: builder: execve %s", s->argv[0]);
-	child_fail(c->status_w);
+	sb_child_fail(c->status_w);
 }
 
 /* Reap everything; exit after the builder, passing its status on. */
@@ -640,17 +548,17 @@ init_main(struct child *c)
 	/* If the daemon dies, the build dies with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
 		frx_seterr_errno("sandbox: init: pdeathsig");
-		child_fail(c->status_w);
+		sb_child_fail(c->status_w);
 	}
 	sort_ints(keep, 3);
 	close_fds_except(keep[0] < 0 ? keep + 1 : keep, keep[0] < 0 ? 2 : 3);
 	umask(022);
 	if (setup_root(c) < 0)
-		child_fail(c->status_w);
+		sb_child_fail(c->status_w);
 	builder = fork();
 	if (builder < 0) {
 		frx_seterr_errno("sandbox: init: fork the builder");
-		child_fail(c->status_w);
+		sb_child_fail(c->status_w);
 	}
 	if (builder == 0)
 		builder_main(c);
@@ -676,47 +584,6 @@ clone_init(int network)
 #else
 	return (pid_t)syscall(SYS_clone, flags, NULL);
 #endif
-}
-
-static int
-read_status(int fd, struct buf *b)
-{
-	char tmp[512];
-	ssize_t n;
-
-	for (;;) {
-		n = read(fd, tmp, sizeof(tmp));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return frx_seterr_errno("sandbox: read status pipe");
-		if (n == 0)
-			return 0;
-		if (b->len < STATUS_MAX)
-			buf_add(b, tmp, (size_t)n);
-	}
-}
-
-/* "ok UID GID HOSTNAME\n" and nothing else means the builder exec'd. */
-static int
-parse_ok(struct sandbox *sb, const char *text)
-{
-	unsigned long uid, gid;
-	const char *nl = strchr(text, '\n');
-	char *end;
-
-	if (strncmp(text, "ok ", 3) != 0 || nl == NULL || nl[1] != '\0')
-		return -1;
-	uid = strtoul(text + 3, &end, 10);
-	if (*end != ' ')
-		return -1;
-	gid = strtoul(end + 1, &end, 10);
-	if (*end != ' ')
-		return -1;
-	sb->obs_uid = (uid_t)uid;
-	sb->obs_gid = (gid_t)gid;
-	sb->obs_hostname = xstrndup(end + 1, (size_t)(nl - end - 1));
-	return 0;
 }
 
 static int
@@ -798,20 +665,6 @@ make_root(const struct sandbox_spec *spec, struct sandbox *sb)
 	return 0;
 }
 
-static int
-check_spec(const struct sandbox_spec *s)
-{
-	if (s->root == NULL || s->root[0] != '/' || s->plan == NULL ||
-	    s->argv == NULL || s->argv[0] == NULL || s->envp == NULL ||
-	    s->cwd == NULL || s->hostname == NULL)
-		return frx_seterr("sandbox: incomplete sandbox spec");
-	if (s->uid == 0 || s->gid == 0)
-		return frx_seterr("sandbox: build user %lu:%lu: refusing to "
-		    "build as root", (unsigned long)s->uid,
-		    (unsigned long)s->gid);
-	return 0;
-}
-
 /* Undo a failed start: kill and reap init, remove the root and, once
    that worked, the ledger.  Keeps the first message. */
 static void
@@ -832,20 +685,6 @@ abort_start(struct sandbox *sb)
 	}
 	free(msg);
 	sandbox_free(sb);
-}
-
-/* The error text after an optional "ok" line, without the newline. */
-static int
-status_error(struct buf *status)
-{
-	char *msg = status->len > 0 ? status->data : "";
-
-	if (strncmp(msg, "ok ", 3) == 0 && strchr(msg, '\n') != NULL)
-		msg = strchr(msg, '\n') + 1;
-	msg[strcspn(msg, "\n")] = '\0';
-	if (msg[0] == '\0')
-		return frx_seterr("sandbox: init died before reporting");
-	return frx_seterr("%s", msg);
 }
 
 static int
@@ -874,10 +713,11 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb)
 		close(sp[0]);
 		return frx_seterr_errno("sandbox: clone");
 	}
-	r = read_status(sp[0], &status);
+	r = sb_read_status(sp[0], &status);
 	close(sp[0]);
-	if (r == 0 && parse_ok(sb, status.len ? status.data : "") < 0)
-		r = status_error(&status);
+	if (r == 0 && sb_parse_ok(status.len ? status.data : "", &sb->obs_uid,
+	    &sb->obs_gid, &sb->obs_hostname) < 0)
+		r = sb_status_error(&status, "init");
 	buf_free(&status);
 	return r;
 }
@@ -888,7 +728,7 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 	struct sandbox *sb;
 
 	*out = NULL;
-	if (check_spec(spec) < 0)
+	if (sb_check_spec(spec) < 0)
 		return -1;
 	sb = xcalloc(1, sizeof(*sb));
 	sb->pid = -1;
