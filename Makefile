@@ -15,6 +15,7 @@ WARN = -std=c11 -Wall -Wextra $(WERROR) -Wno-unused-parameter
 ifeq ($(OS),Linux)
 OSDEFS = -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
 SANDBOX_OS = sandbox/linux.c
+OSLIBS = -lseccomp
 endif
 ifeq ($(OS),FreeBSD)
 OSDEFS =

@@ -92,6 +92,8 @@ guile_start(const char *datadir)
 	/* Compiling into ~/.cache is not wanted from a build tool. */
 	setenv("GUILE_AUTO_COMPILE", "0", 1);
 	scm_init_guile();
+	/* Files a package opens itself are UTF-8 too, not the locale's. */
+	scm_c_eval_string("(fluid-set! %default-port-encoding \"UTF-8\")");
 	path = scm_c_lookup("%load-path");
 	scm_variable_set_x(path, scm_cons(scm_from_locale_string(datadir),
 	    scm_variable_ref(path)));

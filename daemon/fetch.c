@@ -23,11 +23,19 @@
 #include "../lib/store.h"
 #include "daemon.h"
 
-#define FETCH_TIMEOUT 3600L
+#define FETCH_TIMEOUT 3600L	/* seconds, when the client sets none */
+#define FETCH_STALL 300L	/* seconds below 1 byte/s, likewise */
+
+/* The client's limits, as libcurl takes them. */
+struct fetch_limits {
+	long timeout;
+	long stall;
+};
 
 /* In the child: download url into fd; the error goes to errfd. */
 static int
-curl_fetch(const char *url, FILE *out, char *err, size_t errlen)
+curl_fetch(const char *url, FILE *out, const struct fetch_limits *lim,
+    char *err, size_t errlen)
 {
 	CURL *c;
 	CURLcode rc;
@@ -50,7 +58,9 @@ curl_fetch(const char *url, FILE *out, char *err, size_t errlen)
 	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, FETCH_TIMEOUT);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, lim->timeout);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, lim->stall);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "frx-daemon/0.1");
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -94,12 +104,18 @@ child_fail(int errfd, const char *fmt, const char *arg)
 
 static void
 fetch_child(const char *url, const char *dest, uid_t uid, gid_t gid,
-    int errfd)
+    const struct fetch_limits *lim, int errfd)
 {
 	char err[CURL_ERROR_SIZE + 1];
 	FILE *out;
 	int fd;
 
+	/* Nothing of the daemon's (the database, the client's socket, the
+	 * locks) stays open in a process that talks to the network. */
+	if (errfd != 3 && dup2(errfd, 3) < 0)
+		_exit(1);
+	errfd = 3;
+	closefrom(4);
 	if (setgroups(0, NULL) < 0)
 		child_fail(errfd, "setgroups%s: %s", "");
 	if (setgid(gid) < 0)
@@ -111,7 +127,7 @@ fetch_child(const char *url, const char *dest, uid_t uid, gid_t gid,
 	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 || !(out = fdopen(fd, "wb")))
 		child_fail(errfd, "%s: cannot create: %s", dest);
-	if (curl_fetch(url, out, err, sizeof(err)) < 0) {
+	if (curl_fetch(url, out, lim, err, sizeof(err)) < 0) {
 		(void)write_full(errfd, err, strlen(err));
 		_exit(1);
 	}
@@ -122,7 +138,8 @@ fetch_child(const char *url, const char *dest, uid_t uid, gid_t gid,
 
 /* Download url to dest as the build user; 0 or -1 with message. */
 static int
-fetch_as_user(const char *url, const char *dest, uid_t uid, gid_t gid)
+fetch_as_user(const char *url, const char *dest, uid_t uid, gid_t gid,
+    const struct fetch_limits *lim)
 {
 	struct buf err = BUF_INIT;
 	char chunk[1024];
@@ -140,7 +157,7 @@ fetch_as_user(const char *url, const char *dest, uid_t uid, gid_t gid)
 	}
 	if (pid == 0) {
 		close(p[0]);
-		fetch_child(url, dest, uid, gid, p[1]);
+		fetch_child(url, dest, uid, gid, lim, p[1]);
 	}
 	close(p[1]);
 	while ((n = read(p[0], chunk, sizeof(chunk))) > 0 ||
@@ -195,12 +212,16 @@ try_url(struct session *s, const char *url, const char *dest,
     const struct hash *want, int recursive, uid_t uid, gid_t gid,
     struct buf *errors)
 {
+	struct fetch_limits lim = {
+		s->timeout > 0 ? s->timeout : FETCH_TIMEOUT,
+		s->max_silent > 0 ? s->max_silent : FETCH_STALL,
+	};
 	struct hash got;
 	char *w, *g;
 
 	(void)unlink(dest);
 	session_log(s, "downloading '%s'...", url);
-	if (fetch_as_user(url, dest, uid, gid) < 0) {
+	if (fetch_as_user(url, dest, uid, gid, &lim) < 0) {
 		buf_printf(errors, "\n  %s: %s", url, frx_errmsg());
 		return 0;
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +92,21 @@ sb_status_error(struct buf *status, const char *who)
 	if (msg[0] == '\0')
 		return frx_seterr("sandbox: %s died before reporting", who);
 	return frx_seterr("%s", msg);
+}
+
+int
+sb_set_limits(const struct sandbox_spec *s)
+{
+	struct rlimit rl;
+
+	rl.rlim_cur = rl.rlim_max = s->max_procs ? s->max_procs :
+	    SANDBOX_MAX_PROCS;
+	if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+		return frx_seterr_errno("sandbox: builder: setrlimit NPROC");
+	rl.rlim_cur = rl.rlim_max = 0;
+	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+		return frx_seterr_errno("sandbox: builder: setrlimit CORE");
+	return 0;
 }
 
 int

@@ -30,6 +30,9 @@ int sb_parse_ok(const char *text, uid_t *uid, gid_t *gid, char **host);
 /* The error a failed start reported; who names the process that died
  * without saying anything ("init", "builder"). */
 int sb_status_error(struct buf *status, const char *who);
+/* Resource limits of the builder, set while still root: the number of
+ * processes of the build user (a fork bomb stops there), no core files. */
+int sb_set_limits(const struct sandbox_spec *s);
 /* Refuse an incomplete spec and a build as root. */
 int sb_check_spec(const struct sandbox_spec *s);
 

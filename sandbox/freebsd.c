@@ -591,7 +591,7 @@ builder_main(const struct sandbox_spec *s, int jid, int status_w)
 		sb_child_fail(status_w);
 	}
 	reset_signals();
-	if (drop_privileges(s->uid, s->gid) < 0)
+	if (sb_set_limits(s) < 0 || drop_privileges(s->uid, s->gid) < 0)
 		sb_child_fail(status_w);
 	if (chdir(s->cwd) < 0) {
 		frx_seterr_errno("sandbox: builder: chdir %s", s->cwd);

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <seccomp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -418,6 +419,44 @@ reset_signals(void)
 		(void)signal(sig, SIG_DFL);	/* SIGKILL etc. fail: fine */
 }
 
+/*
+ * System calls a builder never needs and that would let it reach past its
+ * sandbox: the kernel keyrings are per uid, not per namespace, so a key
+ * one build adds is there for the next build with the same build user;
+ * extended attributes and ACLs are not part of a NAR, so they must not
+ * ride into the store on an output.
+ */
+static int
+install_filter(void)
+{
+	static const int denied[] = {
+		SCMP_SYS(add_key), SCMP_SYS(keyctl), SCMP_SYS(request_key),
+	};
+	static const int noxattr[] = {
+		SCMP_SYS(setxattr), SCMP_SYS(lsetxattr), SCMP_SYS(fsetxattr),
+	};
+	scmp_filter_ctx ctx;
+	size_t i;
+	int r = 0;
+
+	ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (ctx == NULL)
+		return frx_seterr("sandbox: builder: seccomp_init failed");
+	for (i = 0; r == 0 && i < sizeof(denied) / sizeof(denied[0]); i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), denied[i], 0);
+	for (i = 0; r == 0 && i < sizeof(noxattr) / sizeof(noxattr[0]); i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTSUP), noxattr[i],
+		    0);
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r < 0) {
+		errno = -r;
+		return frx_seterr_errno("sandbox: builder: seccomp filter");
+	}
+	return 0;
+}
+
 static int
 drop_privileges(uid_t uid, gid_t gid)
 {
@@ -483,14 +522,15 @@ builder_main(const struct child *c)
 		sb_child_fail(c->status_w);
 	}
 	reset_signals();
-	if (drop_privileges(s->uid, s->gid) < 0)
+	if (sb_set_limits(s) < 0 || drop_privileges(s->uid, s->gid) < 0)
 		sb_child_fail(c->status_w);
 	if (chdir(s->cwd) < 0) {
 		frx_seterr_errno("sandbox: builder: chdir %s", s->cwd);
 		sb_child_fail(c->status_w);
 	}
 	umask(022);
-	if (setup_stdio(s->log_fd) < 0 || sb_report_ok(c->status_w) < 0)
+	if (setup_stdio(s->log_fd) < 0 || install_filter() < 0 ||
+	    sb_report_ok(c->status_w) < 0)
 		sb_child_fail(c->status_w);
 	execve(s->argv[0], s->argv, s->envp);
 	frx_seterr_errno("sandbox: builder: execve %s", s->argv[0]);

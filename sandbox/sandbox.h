@@ -142,7 +142,11 @@ struct sandbox_spec {
 	void (*notice)(const char *line);
 				/* optional: told of trouble worked around,
 				   e.g. a busy mount unmounted by force */
+	unsigned long max_procs;/* processes the build user may have at
+				   once (RLIMIT_NPROC); 0: SANDBOX_MAX_PROCS */
 };
+
+#define SANDBOX_MAX_PROCS 4096
 
 struct sandbox;
 

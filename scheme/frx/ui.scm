@@ -70,7 +70,10 @@
   (let ((start file))
     (catch #t
       (lambda ()
-	(let* ((port (open-input-file file))
+	;; Package files are UTF-8 (or say otherwise in a coding: line),
+	;; whatever the locale of the user who runs frx.
+	(let* ((port (open-input-file file #:encoding "UTF-8"
+				      #:guess-encoding #t))
 	       (m (user-module)))
 	  (set-port-filename! port file)
 	  (let ((value (let loop ((last *unspecified*))

@@ -282,6 +282,15 @@ check "unknown field: names the file, line 5 and the field" \
     sh -c "grep -q '$T/field.scm:5' '$T/field.log' &&
         grep -q colour '$T/field.log'"
 
+# 10. Text that is not ASCII reaches the builder intact, in any locale.
+printf 'mkdir "$out"\necho "h\303\251llo \344\270\226\347\225\214" >"$out/greeting"\n' \
+    >"$T/utf8.sh"
+trivial utf8 "$T/utf8.sh"
+LC_ALL=C build utf8
+check "UTF-8 in a package file survives a C locale" \
+    sh -c "test $rc -eq 0 &&
+        printf 'h\303\251llo \344\270\226\347\225\214\n' | cmp -s - \"\$(cat '$T/utf8.out')/greeting\""
+
 check "after everything: store consistent, no mount, no process" store_clean
 check "the daemon is still running" kill -0 "$daemon_pid"
 

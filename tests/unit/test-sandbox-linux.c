@@ -41,6 +41,7 @@ struct fx {
 	struct sandbox_plan plan;
 	int network;
 	int log_fd;
+	unsigned long max_procs;
 };
 
 /* ---- probe mode: runs inside the sandbox ---- */
@@ -204,7 +205,7 @@ start(struct fx *f, char *const *argv, struct sandbox **sb)
 		NULL };
 	struct sandbox_spec spec = {
 		f->root, &f->plan, BUILD_UID, BUILD_GID, HOSTNAME, f->network,
-		"/tmp", argv, envp, f->log_fd, NULL, NULL
+		"/tmp", argv, envp, f->log_fd, NULL, NULL, f->max_procs
 	};
 
 	return sandbox_start(&spec, sb);
@@ -466,6 +467,57 @@ test_background_killed(void **state)
 	free(script);
 }
 
+/* The kernel keyrings are per uid: a key one build leaves would be there
+ * for the next build as the same user.  The filter refuses them. */
+static void
+test_keyring_denied(void **state)
+{
+	struct fx *f = *state;
+
+	SKIP_UNLESS_ABLE();
+	assert_exit0(run_script(f, "python3 -c '\n"
+	    "import ctypes, platform, sys\n"
+	    "nr = {\"x86_64\": 248, \"aarch64\": 217}.get(platform.machine())\n"
+	    "if nr is None: sys.exit(0)\n"
+	    "libc = ctypes.CDLL(None, use_errno=True)\n"
+	    "r = libc.syscall(nr, b\"user\", b\"frx\", b\"v\", 1, -4)\n"
+	    "sys.exit(0 if r == -1 and ctypes.get_errno() == 1 else 1)'"));
+	assert_gone(f);
+}
+
+/* Extended attributes and ACLs are not part of a NAR. */
+static void
+test_xattr_denied(void **state)
+{
+	struct fx *f = *state;
+
+	SKIP_UNLESS_ABLE();
+	assert_exit0(run_script(f, "python3 -c '\n"
+	    "import errno, os\n"
+	    "open(\"/tmp/f\", \"w\").close()\n"
+	    "try:\n"
+	    "    os.setxattr(\"/tmp/f\", \"user.x\", b\"1\")\n"
+	    "except OSError as e:\n"
+	    "    raise SystemExit(0 if e.errno == errno.ENOTSUP else 1)\n"
+	    "raise SystemExit(1)'"));
+	assert_gone(f);
+}
+
+/* A fork bomb stops at the build user's process limit. */
+static void
+test_process_limit(void **state)
+{
+	struct fx *f = *state;
+	int st;
+
+	SKIP_UNLESS_ABLE();
+	f->max_procs = 20;
+	st = run_script(f, "i=0; while [ $i -lt 40 ]; do "
+	    "sleep 30 & i=$((i + 1)); done");
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	assert_gone(f);
+}
+
 static void
 test_kill(void **state)
 {
@@ -577,7 +629,7 @@ test_ledger(void **state)
 	char *want = xasprintf("root %s\n", f->root);
 	struct sandbox_spec spec = {
 		f->root, &f->plan, BUILD_UID, BUILD_GID, HOSTNAME, 0,
-		"/", argv, envp, -1, ledger, NULL
+		"/", argv, envp, -1, ledger, NULL, 0
 	};
 	struct buf b = BUF_INIT;
 	struct sandbox *sb;
@@ -633,6 +685,12 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_background_killed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keyring_denied, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_xattr_denied, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_process_limit, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_exit_status, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bad_source, setup,
