@@ -13,6 +13,8 @@
 #include "../lib/util.h"
 #include "../proto/client.h"
 
+#define FRX_VERSION "0.1"
+
 enum cli_exit {
 	EXIT_OK = 0,
 	EXIT_FAILED = 1,	/* the build or the store operation failed */
@@ -99,5 +101,6 @@ int cmd_download(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_path_info(int argc, char **argv);
+int cmd_log(int argc, char **argv);
 
 #endif

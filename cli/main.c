@@ -29,6 +29,7 @@ static const struct {
 	{ "store", cmd_store },
 	{ "record", cmd_record },
 	{ "path-info", cmd_path_info },
+	{ "log", cmd_log },
 };
 
 void
@@ -101,7 +102,8 @@ usage(int status)
 	    "  frx download FILE [NAME]\n"
 	    "  frx store add-fixed [--recursive] sha256 FILE\n"
 	    "  frx record DRV\n"
-	    "  frx path-info PATH\n", status == EXIT_OK ? stdout : stderr);
+	    "  frx path-info PATH\n"
+	    "  frx log PATH-OR-DRV\n", status == EXIT_OK ? stdout : stderr);
 	exit(status);
 }
 
@@ -150,6 +152,13 @@ main(int argc, char **argv)
 		cli.socket = NULL;
 	cli.datadir = env_or("FRX_DATADIR", FRX_DATADIR);
 
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0))
+		usage(EXIT_OK);
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		printf("frx %s\n", FRX_VERSION);
+		return EXIT_OK;
+	}
 	i = global_options(argc, argv);
 	if (i >= argc)
 		usage(EXIT_USAGE);
