@@ -13,20 +13,10 @@ set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-B=${B:-build}
+. tests/lib.sh
 HELLO_SHA256=31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b
 SRC_CACHE=${FRX_SRC_CACHE:-/var/cache/frx-sources}
 TARBALL=${HELLO_TARBALL:-$SRC_CACHE/hello_2.10.orig.tar.gz}
-
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-check() {	# description command...
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "run-jail-package-build: must run as root" >&2
@@ -42,39 +32,13 @@ if ! echo "$HELLO_SHA256  $TARBALL" | sha256sum -c --status 2>/dev/null; then
 	exit 1
 fi
 
-# Not under /tmp: inside the sandbox /tmp is the build directory.
-T=$(mktemp -d /var/tmp/frx-harness.XXXXXX)
-chmod 755 "$T"
+t_tmpdir frx-harness
 mkdir -p "$T/www"
 cp "$TARBALL" "$T/www/hello-2.10.tar.gz"
-export FRX_STORE_DIR="$T/store" FRX_STATE_DIR="$T/var"
-export FRX_DAEMON_SOCKET="$T/daemon.sock"
-export FRX_DATADIR="$top/scheme"
-daemon_pid= http_pid=
-
-cleanup() {
-	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
-	[ -n "$http_pid" ] && kill "$http_pid" 2>/dev/null
-	wait 2>/dev/null
-	if [ -z "${KEEP:-}" ]; then
-		chmod -R u+w "$T" 2>/dev/null
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT INT TERM
-
-python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$T/www" \
-    >"$T/http.log" 2>&1 &
-http_pid=$!
-"$B/frx-daemon" >"$T/daemon.log" 2>&1 &
-daemon_pid=$!
-i=0
-while [ $i -lt 100 ]; do
-	[ -S "$FRX_DAEMON_SOCKET" ] && grep -q 'port' "$T/http.log" && break
-	sleep 0.1
-	i=$((i + 1))
-done
-port=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$T/http.log" | head -1)
+trap t_cleanup EXIT
+trap 'exit 1' INT TERM
+t_start_http "$T/www"
+t_start_daemon
 check "daemon listens on $FRX_DAEMON_SOCKET" test -S "$FRX_DAEMON_SOCKET"
 check "loopback HTTP server runs (port $port)" test -n "$port"
 
@@ -168,4 +132,4 @@ if [ -n "${METADATA_OUT:-}" ]; then
 	check "metadata written to $METADATA_OUT" test -s "$METADATA_OUT"
 fi
 
-[ "$fails" -eq 0 ]
+t_status

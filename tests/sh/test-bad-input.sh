@@ -8,52 +8,22 @@ set -u
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
-B=${B:-build}
+. tests/lib.sh
 SRC_CACHE=${FRX_SRC_CACHE:-/var/cache/frx-sources}
 TARBALL=${HELLO_TARBALL:-$SRC_CACHE/hello_2.10.orig.tar.gz}
-
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-check() {
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
 
 [ "$(id -u)" -eq 0 ] || { echo "test-bad-input: needs root" >&2; exit 1; }
 make -s -j2 B="$B" "$B/frx" "$B/frx-daemon" >/dev/null || exit 1
 
-T=$(mktemp -d /var/tmp/frx-bad.XXXXXX)
-chmod 755 "$T"
+t_tmpdir frx-bad
 mkdir -p "$T/www"
 [ -f "$TARBALL" ] && cp "$TARBALL" "$T/www/hello-2.10.tar.gz"
 echo "not the real thing" >"$T/www/other.tar.gz"
-export FRX_STORE_DIR="$T/store" FRX_STATE_DIR="$T/var"
-export FRX_DAEMON_SOCKET="$T/daemon.sock" FRX_DATADIR="$top/scheme"
-daemon_pid= http_pid=
-
-cleanup() {
-	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
-	[ -n "$http_pid" ] && kill "$http_pid" 2>/dev/null
-	wait 2>/dev/null
-	[ -n "${KEEP:-}" ] || { chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"; }
-}
-trap cleanup EXIT INT TERM
-
-python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$T/www" \
-    >"$T/http.log" 2>&1 &
-http_pid=$!
-"$B/frx-daemon" >"$T/daemon.log" 2>&1 &
-daemon_pid=$!
-i=0
-while [ $i -lt 100 ]; do
-	[ -S "$FRX_DAEMON_SOCKET" ] && grep -q port "$T/http.log" && break
-	sleep 0.1
-	i=$((i + 1))
-done
-port=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$T/http.log" | head -1)
+trap t_cleanup EXIT
+trap 'exit 1' INT TERM
+t_start_http "$T/www"
+t_start_daemon
+daemon_pid=$t_daemon_pid
 
 # A package built by a shell script of our own (trivial build system).
 trivial() {	# name script-file
@@ -294,4 +264,4 @@ check "UTF-8 in a package file survives a C locale" \
 check "after everything: store consistent, no mount, no process" store_clean
 check "the daemon is still running" kill -0 "$daemon_pid"
 
-[ "$fails" -eq 0 ]
+t_status

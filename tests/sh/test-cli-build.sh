@@ -15,15 +15,7 @@ FRX_DAEMON=${FRX_DAEMON:-$top/${B:-build}/frx-daemon}
 FRX_DATADIR=${FRX_DATADIR:-$top/scheme}
 export FRX_DATADIR
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+. "$top/tests/lib.sh"
 
 if [ ! -x "$FRX" ]; then
 	echo "1..0 # SKIP $FRX not built"

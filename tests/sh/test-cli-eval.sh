@@ -12,27 +12,11 @@ FRX_DATADIR=${FRX_DATADIR:-$top/scheme}
 FRX_STORE_DIR=/frx/store
 export FRX_DATADIR FRX_STORE_DIR
 
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-}
+. "$top/tests/lib.sh"
 skip() {
 	n=$((n + 1))
 	echo "ok $n # SKIP $1"
 }
-check() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-
 if [ ! -x "$FRX" ]; then
 	echo "1..0 # SKIP $FRX not built"
 	exit 0

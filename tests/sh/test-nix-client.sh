@@ -29,15 +29,7 @@ TARBALL=${HELLO_TARBALL:-/var/cache/frx-sources/hello_2.10.orig.tar.gz}
 HELLO_SHA256=31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b
 TMO=60
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() {
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+. tests/lib.sh
 bail() { not_ok "$*"; exit 1; }
 
 command -v nix-store >/dev/null 2>&1 ||
