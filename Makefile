@@ -33,6 +33,7 @@ CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl)
 GUILE_CFLAGS := $(shell $(PKG_CONFIG) --cflags guile-3.0)
 GUILE_LIBS := $(shell $(PKG_CONFIG) --libs guile-3.0)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+BZ2_LIBS = -lbz2
 
 ALL_CFLAGS = $(WARN) $(OSDEFS) $(CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) \
 	-DFRX_DATADIR='"$(DATADIR)"' -DFRX_BINDIR='"$(BINDIR)"'
@@ -78,11 +79,11 @@ $(B)/libsandbox.a: $(SANDBOX_OBJ)
 
 $(B)/frx-daemon: $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a
 	$(CC) $(CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a \
-		$(CURL_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS) $(OSLIBS)
+		$(CURL_LIBS) $(BZ2_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS) $(OSLIBS)
 
 $(B)/frx: $(CLI_OBJ) $(B)/libfrx.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libfrx.a $(GUILE_LIBS) \
-		$(SQLITE_LIBS) $(CRYPTO_LIBS)
+		$(BZ2_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS)
 
 $(B)/frx-drop-exec: helper/frx-drop-exec.c
 	@mkdir -p $(dir $@)

@@ -1,10 +1,17 @@
 /*
- * build.c: realising derivations.  Inputs first, then for each derivation
- * whose outputs are missing: lock the outputs, take a build user, compute
- * the mount plan, run the builder in the sandbox while its log streams to
- * the client, tear the sandbox down, and move the outputs into the store
- * (check file types, canonicalise, scan references, NAR hash, register in
- * one transaction).
+ * build.c: realising derivations.  A request's derivations form one
+ * graph of goals: a goal whose wanted outputs are valid is done at once;
+ * the others wait for their inputs, then, in the order they became
+ * ready, take their output locks, check again that nobody built them in
+ * the meantime, take a build user and run (job.c).  Up to the session's
+ * limit run at once; the pool of build users caps all sessions together.
+ *
+ * The session process waits in poll(2) for the builders' log pipes, a
+ * SIGCHLD self-pipe, the client's socket (a hang-up cancels builds nobody
+ * else waits for) and the next deadline (timeouts, lock and user
+ * retries).  Builds of the same output in two sessions are serialised by
+ * the path locks: the second waits, marked as a waiter, and finds the
+ * output valid when it gets the lock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,27 +20,84 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include "../lib/nar.h"
-#include "../lib/refs.h"
 #include "../lib/store.h"
-#include "../sandbox/sandbox.h"
 #include "daemon.h"
 
-#define TAIL_LINES 10
 #define MAX_DEPTH 256
+#define MAX_RUNNING 1024
+#define USER_RETRY_MS 5
+#define LOCK_RETRY_MS 10
+#define LOCK_RETRY_MAX_MS 200
+#define WAITERS_RECHECK_MS 200
 
-static struct sandbox *volatile running;
-static unsigned buildcounter;
+enum goal_state {
+	G_WAITING,		/* for inputs */
+	G_READY,		/* may start: needs locks and a user */
+	G_RUNNING,
+	G_ENDED,		/* sandbox gone, outputs not registered yet */
+	G_DONE,
+	G_FAILED
+};
+
+struct goal {
+	char *drvpath;
+	struct drv d;
+	struct strv wanted;	/* empty with all set: every output */
+	int all;
+	enum goal_state state;
+	int built;		/* by this request */
+	size_t *parents;	/* goals waiting for this one */
+	size_t nparents;
+	size_t npending;	/* inputs not done yet */
+	int *locks;		/* per output, -1 if not held */
+	int *marks;		/* waiter marks, -1 if none */
+	int locked;
+	struct job *job;
+	char *err;
+	int64_t retry_at;	/* ms */
+	int backoff;
+	int64_t stop;
+};
+
+struct sched {
+	struct session *s;
+	struct goal *g;
+	size_t n, cap;
+	size_t *ready;		/* FIFO of goal indices */
+	size_t nready, capready;
+	int running;
+	int limit;
+	int stop;		/* start nothing new */
+	int client_data;	/* the client sent bytes mid-build */
+	int64_t waiters_check;
+};
+
+static volatile pid_t running_pids[MAX_RUNNING];
+static int sigpipe[2] = { -1, -1 };
 
 void
 build_abort(void)
 {
-	if (running)
-		(void)sandbox_kill(running);
+	int i;
+
+	for (i = 0; i < MAX_RUNNING; i++)
+		if (running_pids[i] > 0)
+			(void)kill(running_pids[i], SIGKILL);
+}
+
+static void
+note_running(pid_t pid, int on)
+{
+	int i;
+
+	for (i = 0; i < MAX_RUNNING; i++)
+		if (on ? running_pids[i] == 0 : running_pids[i] == pid) {
+			running_pids[i] = on ? pid : 0;
+			return;
+		}
 }
 
 int
@@ -115,775 +179,793 @@ build_ensure_path(struct session *s, const char *path)
 	return 0;
 }
 
-/* Everything one build needs, so that clean-up is one function. */
-struct job {
-	struct session *s;
-	const char *drvpath;
-	const struct drv *d;
-	char *top;		/* <state>/builds/<id> */
-	char *root;		/* top/root: the sandbox's / */
-	char *tmp;		/* top/tmp: the sandbox's /tmp */
-	char *ledger;
-	char *logpath;
-	int logfile;
-	struct build_user user;
-	struct strv inputs;	/* closure of the inputs */
-	struct strv outpaths;
-	char *hostname;
-	struct buf tail[TAIL_LINES];
-	size_t ntail;
-	struct buf partial;
-	int64_t start, end;
-	int status;		/* wait status */
-	int killed_for;		/* 0, 't' timeout, 's' silence */
-	uid_t obs_uid;
-	gid_t obs_gid;
-	char *obs_host;
-	int started;
-};
+/* ---- the goal graph ---- */
 
-static int is_builtin(const struct drv *d);
-
-static char *
-build_hostname(const char *drvpath, const struct drv *d)
-{
-	const char *name = drv_get_env(d, "name");
-	char hashpart[33];
-	struct buf b = BUF_INIT;
-	size_t i;
-
-	if (!name)
-		name = "unnamed";
-	(void)store_hash_part(cfg.storedir, drvpath, hashpart);
-	buf_adds(&b, "frx-build-");
-	for (i = 0; name[i] && b.len < 40; i++) {
-		char c = name[i];
-
-		/* The package name, without its version. */
-		if (c == '-' && name[i + 1] >= '0' && name[i + 1] <= '9')
-			break;
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-			c = '-';
-		buf_addc(&b, c);
-	}
-	buf_printf(&b, "-%.8s", hashpart);
-	return buf_steal(&b);
-}
-
-static char *
-log_path(const char *drvpath)
-{
-	const char *base = strrchr(drvpath, '/') + 1;
-	char *dir = xasprintf("%s/log/drvs/%.2s", cfg.statedir, base), *p;
-
-	(void)mkdirs(dir, 0755);
-	p = xasprintf("%s/%s", dir, base + 2);
-	free(dir);
-	return p;
-}
-
-static void
-tail_add(struct job *j, const char *line, size_t n)
+static int
+find_goal(const struct sched *sc, const char *drvpath)
 {
 	size_t i;
 
-	if (j->ntail == TAIL_LINES) {
-		buf_free(&j->tail[0]);
-		for (i = 1; i < TAIL_LINES; i++)
-			j->tail[i - 1] = j->tail[i];
-		memset(&j->tail[TAIL_LINES - 1], 0, sizeof(struct buf));
-		j->ntail--;
-	}
-	buf_add(&j->tail[j->ntail++], line, n);
-}
-
-/* Builder output: to the log file, to the client line by line, and into
- * the tail kept for the error message. */
-static void
-log_chunk(struct job *j, const char *p, size_t n)
-{
-	size_t i, start = 0;
-
-	if (j->logfile >= 0)
-		(void)write_full(j->logfile, p, n);
-	for (i = 0; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		buf_add(&j->partial, p + start, i - start);
-		session_log_raw(j->s, j->partial.data ? j->partial.data : "",
-		    j->partial.len);
-		tail_add(j, j->partial.data ? j->partial.data : "",
-		    j->partial.len);
-		buf_reset(&j->partial);
-		start = i + 1;
-	}
-	buf_add(&j->partial, p + start, n - start);
-	if (j->partial.len > 65536) {
-		session_log_raw(j->s, j->partial.data, j->partial.len);
-		buf_reset(&j->partial);
-	}
-}
-
-static void
-log_flush_partial(struct job *j)
-{
-	if (j->partial.len == 0)
-		return;
-	session_log_raw(j->s, j->partial.data, j->partial.len);
-	tail_add(j, j->partial.data, j->partial.len);
-	buf_reset(&j->partial);
-}
-
-static void
-env_set(struct strv *env, const char *key, const char *value)
-{
-	size_t i, k = strlen(key);
-
-	for (i = 0; i < env->n; i++)
-		if (!strncmp(env->v[i], key, k) && env->v[i][k] == '=') {
-			free(env->v[i]);
-			env->v[i] = xasprintf("%s=%s", key, value);
-			return;
-		}
-	strv_addn(env, xasprintf("%s=%s", key, value));
-}
-
-static void
-make_env(const struct drv *d, struct strv *env)
-{
-	char cores[16];
-	size_t i;
-
-	snprintf(cores, sizeof(cores), "%d", cfg.cores);
-	env_set(env, "PATH", "/path-not-set");
-	env_set(env, "HOME", "/homeless-shelter");
-	env_set(env, "NIX_STORE", cfg.storedir);
-	env_set(env, "NIX_BUILD_CORES", cores);
-	for (i = 0; i < d->nenv; i++)
-		env_set(env, d->env[i].key, d->env[i].value);
-	/* The host's TMPDIR means nothing inside: the build's is /tmp. */
-	env_set(env, "NIX_BUILD_TOP", "/tmp");
-	env_set(env, "TMPDIR", "/tmp");
-	env_set(env, "TEMPDIR", "/tmp");
-	env_set(env, "TMP", "/tmp");
-	env_set(env, "TEMP", "/tmp");
-	env_set(env, "PWD", "/tmp");
-	env_set(env, "NIX_LOG_FD", "2");
-	env_set(env, "TERM", "xterm-256color");
-}
-
-static char **
-strv_nullterm(const struct strv *s)
-{
-	char **v = xcalloc(s->n + 1, sizeof(char *));
-
-	memcpy(v, s->v, s->n * sizeof(char *));
-	return v;
-}
-
-/* The input closure: sources plus the requested outputs of inputs. */
-static int
-job_inputs(struct job *j)
-{
-	struct strv direct = STRV_INIT;
-	const struct drv *d = j->d;
-	size_t i, k, o;
-	int r = -1;
-
-	for (i = 0; i < d->srcs.n; i++)
-		strv_add(&direct, d->srcs.v[i]);
-	for (i = 0; i < d->ninputs; i++) {
-		struct drv in;
-
-		if (load_drv(j->s, d->inputs[i].path, &in) < 0)
-			goto out;
-		for (k = 0; k < d->inputs[i].outputs.n; k++) {
-			for (o = 0; o < in.noutputs; o++)
-				if (!strcmp(in.outputs[o].name,
-				    d->inputs[i].outputs.v[k]))
-					break;
-			if (o == in.noutputs) {
-				frx_seterr("%s: has no output '%s'",
-				    d->inputs[i].path,
-				    d->inputs[i].outputs.v[k]);
-				drv_free(&in);
-				goto out;
-			}
-			strv_add(&direct, in.outputs[o].path);
-		}
-		drv_free(&in);
-	}
-	r = closure(j->s->db, &direct, &j->inputs);
-out:
-	strv_free(&direct);
-	return r;
-}
-
-static int
-job_dirs(struct job *j)
-{
-	char hashpart[33];
-
-	(void)store_hash_part(cfg.storedir, j->drvpath, hashpart);
-	j->top = xasprintf("%s/builds/%.12s-%ld-%u", cfg.statedir, hashpart,
-	    (long)getpid(), buildcounter++);
-	j->root = xasprintf("%s/root", j->top);
-	j->tmp = xasprintf("%s/tmp", j->top);
-	j->ledger = xasprintf("%s/ledger", j->top);
-	if (mkdir(j->top, 0700) < 0)
-		return frx_seterr_errno("%s: mkdir", j->top);
-	if (mkdir(j->tmp, 0700) < 0)
-		return frx_seterr_errno("%s: mkdir", j->tmp);
-	if (chown(j->tmp, j->user.uid, j->user.gid) < 0)
-		return frx_seterr_errno("%s: chown", j->tmp);
-	/* Only the built-in fetcher, which runs as the build user outside
-	 * any sandbox, must reach tmp through top; a sandboxed build's
-	 * files stay out of other host users' reach while it runs. */
-	if (is_builtin(j->d) && chmod(j->top, 0711) < 0)
-		return frx_seterr_errno("%s: chmod", j->top);
-	return 0;
-}
-
-/* Run the builder, streaming its log, until it ends or a limit hits. */
-static int
-job_run(struct job *j, struct sandbox *sb, int logfd)
-{
-	struct pollfd pfd;
-	char chunk[65536];
-	int64_t last = now_s();
-	int timeout = j->s->timeout, silent = j->s->max_silent;
-	int st, r, open = 1;
-	ssize_t n;
-
-	for (;;) {
-		pfd.fd = logfd;
-		pfd.events = POLLIN;
-		r = open ? poll(&pfd, 1, 200) : (usleep(20000), 0);
-		if (r < 0 && errno != EINTR)
-			return frx_seterr_errno("poll");
-		if (r > 0) {
-			n = read(logfd, chunk, sizeof(chunk));
-			if (n > 0) {
-				log_chunk(j, chunk, (size_t)n);
-				last = now_s();
-			} else if (n == 0) {
-				open = 0;
-			}
-		}
-		r = sandbox_poll(sb, &st);
-		if (r < 0)
-			return -1;
-		if (r == 1 && !open)
-			break;
-		if (r == 1 && open) {
-			/* Drain what is buffered; the writers are gone. */
-			while ((n = read(logfd, chunk, sizeof(chunk))) > 0)
-				log_chunk(j, chunk, (size_t)n);
-			break;
-		}
-		if (!j->killed_for && timeout > 0 &&
-		    now_s() - j->start >= timeout)
-			j->killed_for = 't';
-		else if (!j->killed_for && silent > 0 &&
-		    now_s() - last >= silent)
-			j->killed_for = 's';
-		if (j->killed_for && sandbox_kill(sb) < 0)
-			return -1;
-	}
-	log_flush_partial(j);
-	j->status = st;
-	return 0;
-}
-
-static int
-job_fail_message(struct job *j)
-{
-	struct buf b = BUF_INIT;
-	size_t i;
-
-	if (j->killed_for == 't')
-		buf_printf(&b, "building '%s' timed out after %d seconds",
-		    j->drvpath, j->s->timeout);
-	else if (j->killed_for == 's')
-		buf_printf(&b, "building '%s' was killed after %d seconds "
-		    "without output", j->drvpath, j->s->max_silent);
-	else if (WIFSIGNALED(j->status))
-		buf_printf(&b, "builder for '%s' was killed by signal %d",
-		    j->drvpath, WTERMSIG(j->status));
-	else
-		buf_printf(&b, "builder for '%s' failed with exit code %d",
-		    j->drvpath, WEXITSTATUS(j->status));
-	if (j->ntail) {
-		buf_printf(&b, "; last %zu log lines:", j->ntail);
-		for (i = 0; i < j->ntail; i++)
-			buf_printf(&b, "\n> %s", j->tail[i].data ?
-			    j->tail[i].data : "");
-	}
-	frx_seterr("%s", b.data);
-	buf_free(&b);
+	for (i = 0; i < sc->n; i++)
+		if (!strcmp(sc->g[i].drvpath, drvpath))
+			return (int)i;
 	return -1;
 }
 
-/* Compare a fixed output's hash with the declared one. */
-static int
-check_fixed(struct job *j, const char *src, const struct drv_output *o)
-{
-	const char *algo = o->hash_algo;
-	int recursive = 0;
-	enum hash_algo a;
-	struct hash want, got;
-	char *w, *g;
-
-	if (!strncmp(algo, "r:", 2)) {
-		recursive = 1;
-		algo += 2;
-	}
-	if (hash_algo_parse(algo, &a) < 0 ||
-	    hash_parse(o->hash, 1, a, &want) < 0)
-		return frx_preferr("%s", j->drvpath);
-	if (recursive) {
-		uint64_t size;
-
-		if (a != HASH_SHA256)
-			return frx_seterr("%s: recursive %s outputs are not "
-			    "supported", j->drvpath, algo);
-		if (nar_hash_path(src, &got, &size) < 0)
-			return -1;
-	} else if (hash_file(a, src, &got) < 0) {
-		return -1;
-	}
-	if (want.len == got.len && !memcmp(want.d, got.d, got.len))
-		return 0;
-	w = hash_typed_base32(&want);
-	g = hash_typed_base32(&got);
-	frx_seterr("hash mismatch in fixed-output derivation '%s':\n"
-	    "  specified: %s\n     got:    %s", j->drvpath, w, g);
-	free(w);
-	free(g);
-	return -1;
-}
-
-/* Outputs from the sandbox root into the store, in one registration. */
-static int
-job_register(struct job *j)
-{
-	const struct drv *d = j->d;
-	struct strv cands = STRV_INIT;
-	struct path_info *infos;
-	char **srcs;
-	size_t i, k, n = d->noutputs;
-	unsigned long long size;
-	int r = -1;
-
-	infos = xcalloc(n, sizeof(*infos));
-	srcs = xcalloc(n, sizeof(*srcs));
-	for (i = 0; i < j->inputs.n; i++)
-		strv_add(&cands, j->inputs.v[i]);
-	for (i = 0; i < n; i++)
-		strv_add(&cands, d->outputs[i].path);
-	for (i = 0; i < n; i++) {
-		struct stat st;
-
-		srcs[i] = xasprintf("%s%s", j->root, d->outputs[i].path);
-		if (lstat(srcs[i], &st) < 0) {
-			frx_seterr("builder for '%s' failed to produce output "
-			    "path '%s'", j->drvpath, d->outputs[i].path);
-			goto out;
-		}
-		if (canonicalise_tree(srcs[i]) < 0) {
-			frx_preferr("output '%s' of '%s'", d->outputs[i].path,
-			    j->drvpath);
-			goto out;
-		}
-		if (drv_is_fixed(d) && check_fixed(j, srcs[i],
-		    &d->outputs[i]) < 0)
-			goto out;
-		infos[i].path = xstrdup(d->outputs[i].path);
-		infos[i].deriver = xstrdup(j->drvpath);
-		if (refs_hash_scan_path(cfg.storedir, srcs[i], &cands,
-		    &infos[i].refs, &infos[i].nar_hash, &size) < 0)
-			goto out;
-		infos[i].nar_size = size;
-		infos[i].ultimate = 1;
-		if (drv_is_fixed(d)) {
-			struct hash h;
-			const char *algo = d->outputs[i].hash_algo;
-			int rec = !strncmp(algo, "r:", 2);
-			enum hash_algo a;
-
-			if (infos[i].refs.n) {
-				frx_seterr("fixed-output derivation '%s' "
-				    "produced an output with references",
-				    j->drvpath);
-				goto out;
-			}
-			(void)hash_algo_parse(algo + (rec ? 2 : 0), &a);
-			(void)hash_parse(d->outputs[i].hash, 1, a, &h);
-			infos[i].ca = store_ca_fixed(rec, &h);
-		}
-	}
-	r = store_add_objects(j->s->db, srcs, infos, n);
-	for (k = 0; r == 0 && k < n; k++)
-		r = db_add_drv_output(j->s->db, j->drvpath,
-		    d->outputs[k].name, d->outputs[k].path);
-out:
-	for (i = 0; i < n; i++) {
-		path_info_free(&infos[i]);
-		free(srcs[i]);
-	}
-	free(infos);
-	free(srcs);
-	strv_free(&cands);
-	return r;
-}
-
 static void
-job_record(struct job *j, int ok)
+enqueue(struct sched *sc, size_t gi)
 {
-	struct buf b = BUF_INIT;
-	size_t i;
-	const char *out = NULL;
-
-	for (i = 0; i < j->d->noutputs; i++)
-		if (!strcmp(j->d->outputs[i].name, "out"))
-			out = j->d->outputs[i].path;
-	buf_printf(&b, "drv_path=%s\n", j->drvpath);
-	if (out)
-		buf_printf(&b, "out_path=%s\n", out);
-	for (i = 0; i < j->d->noutputs; i++)
-		buf_printf(&b, "output.%s=%s\n", j->d->outputs[i].name,
-		    j->d->outputs[i].path);
-	buf_printf(&b, "build_mode=%s\n", sandbox_mode());
-	if (j->started) {
-		buf_printf(&b, "build_uid=%ld\n", (long)j->obs_uid);
-		buf_printf(&b, "build_gid=%ld\n", (long)j->obs_gid);
-		buf_printf(&b, "jail_hostname=%s\n",
-		    j->obs_host ? j->obs_host : "");
+	if (sc->nready == sc->capready) {
+		sc->capready = sc->capready ? 2 * sc->capready : 64;
+		sc->ready = xrealloc(sc->ready, sc->capready *
+		    sizeof(*sc->ready));
 	}
-	buf_printf(&b, "start_time=%lld\n", (long long)j->start);
-	buf_printf(&b, "end_time=%lld\n", (long long)j->end);
-	if (!j->started)
-		buf_printf(&b, "status=sandbox-setup-failed\n");
-	else if (WIFEXITED(j->status))
-		buf_printf(&b, "exit_status=%d\n", WEXITSTATUS(j->status));
-	else
-		buf_printf(&b, "exit_signal=%d\n", WTERMSIG(j->status));
-	if (j->started)
-		buf_printf(&b, "status=%s\n", ok ? "succeeded" :
-		    j->killed_for == 't' ? "timed-out" :
-		    j->killed_for == 's' ? "silent-timeout" : "failed");
-	if (j->logpath)
-		buf_printf(&b, "log_file=%s\n", j->logpath);
-	if (db_add_build_record(j->s->db, j->drvpath, b.data) < 0)
-		dlog("warning", "%s: cannot store the build record: %s",
-		    j->drvpath, frx_errmsg());
-	buf_free(&b);
-}
-
-static void
-job_free(struct job *j, int keep)
-{
-	size_t i;
-
-	if (j->top && !keep)
-		(void)remove_tree(j->top);
-	else if (j->top)
-		(void)remove_tree(j->root);
-	free(j->top);
-	free(j->root);
-	free(j->tmp);
-	free(j->ledger);
-	free(j->logpath);
-	if (j->logfile >= 0)
-		close(j->logfile);
-	users_release(&j->user);
-	strv_free(&j->inputs);
-	strv_free(&j->outpaths);
-	free(j->hostname);
-	free(j->obs_host);
-	for (i = 0; i < j->ntail; i++)
-		buf_free(&j->tail[i]);
-	buf_free(&j->partial);
+	sc->ready[sc->nready++] = gi;
+	sc->g[gi].state = G_READY;
 }
 
 static int
-job_sandbox(struct job *j)
+wants(const struct goal *g, const char *output)
 {
-	struct sandbox_plan plan = { NULL, 0 };
-	struct plan_params pp;
-	struct sandbox_spec spec;
-	struct strv env = STRV_INIT, argv = STRV_INIT;
-	struct sandbox *sb = NULL;
-	char **envp = NULL, **av = NULL;
-	int pipefd[2] = { -1, -1 }, r = -1;
-	size_t i;
-
-	memset(&pp, 0, sizeof(pp));
-	pp.storedir = cfg.storedir;
-	pp.host_paths = &cfg.host_paths;
-	pp.inputs = &j->inputs;
-	pp.outputs = &j->outpaths;
-	pp.uid = j->user.uid;
-	pp.gid = j->user.gid;
-	pp.hostname = j->hostname;
-	pp.network = drv_is_fixed(j->d);
-	pp.builddir = j->tmp;
-	if (plan_make(&pp, &plan) < 0)
-		goto out;
-	make_env(j->d, &env);
-	strv_add(&argv, j->d->builder);
-	for (i = 0; i < j->d->args.n; i++)
-		strv_add(&argv, j->d->args.v[i]);
-	envp = strv_nullterm(&env);
-	av = strv_nullterm(&argv);
-	if (pipe(pipefd) < 0) {
-		frx_seterr_errno("pipe");
-		goto out;
-	}
-	(void)fcntl(pipefd[0], F_SETFD, FD_CLOEXEC);
-	(void)fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
-	memset(&spec, 0, sizeof(spec));
-	spec.root = j->root;
-	spec.plan = &plan;
-	spec.uid = j->user.uid;
-	spec.gid = j->user.gid;
-	spec.hostname = j->hostname;
-	spec.network = pp.network;
-	spec.cwd = "/tmp";
-	spec.argv = av;
-	spec.envp = envp;
-	spec.log_fd = pipefd[1];
-	spec.ledger = j->ledger;
-	j->start = now_s();
-	if (sandbox_start(&spec, &sb) < 0) {
-		frx_preferr("cannot build '%s': sandbox setup failed",
-		    j->drvpath);
-		j->end = now_s();
-		goto out;
-	}
-	running = sb;
-	j->started = 1;
-	j->obs_uid = sandbox_observed_uid(sb);
-	j->obs_gid = sandbox_observed_gid(sb);
-	j->obs_host = xstrdup(sandbox_observed_hostname(sb));
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	dlog("info", "building %s as uid %ld in %s (%s)", j->drvpath,
-	    (long)j->obs_uid, j->obs_host, sandbox_mode());
-	r = job_run(j, sb, pipefd[0]);
-	j->end = now_s();
-	/* Whatever the builder left running dies before we look at its
-	 * outputs. */
-	if (sandbox_kill(sb) < 0 && r == 0)
-		r = -1;
-	if (r == 0 && (j->killed_for || !WIFEXITED(j->status) ||
-	    WEXITSTATUS(j->status) != 0))
-		r = job_fail_message(j);
-	if (r == 0)
-		r = job_register(j);
-out:
-	if (sb) {
-		char *msg = xstrdup(frx_errmsg());
-
-		running = NULL;
-		if (sandbox_destroy(sb) < 0) {
-			dlog("error", "%s: teardown: %s", j->drvpath,
-			    frx_errmsg());
-			r = -1;
-		} else {
-			frx_seterr("%s", msg);
-		}
-		free(msg);
-	}
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	plan_free(&plan);
-	free(envp);
-	free(av);
-	strv_free(&env);
-	strv_free(&argv);
-	return r;
+	return g->all || strv_contains(&g->wanted, output);
 }
 
+/* 1 if every wanted output is valid, 0 if not, -1 on error. */
 static int
-is_builtin(const struct drv *d)
-{
-	return !strcmp(d->builder, "builtin:download") ||
-	    !strcmp(d->builder, "builtin:fetchurl");
-}
-
-static int
-check_platform(const char *drvpath, const struct drv *d)
-{
-	if (is_builtin(d))
-		return 0;
-	if (strcmp(d->platform, cfg.system) != 0)
-		return frx_seterr("cannot build '%s': it is for '%s', and "
-		    "this machine is '%s'", drvpath, d->platform, cfg.system);
-	return 0;
-}
-
-/* Build one derivation whose inputs are valid; outputs are locked. */
-static int
-build_one(struct session *s, const char *drvpath, const struct drv *d)
-{
-	struct job j;
-	size_t i;
-	int r = -1, ok;
-
-	memset(&j, 0, sizeof(j));
-	j.s = s;
-	j.drvpath = drvpath;
-	j.d = d;
-	j.logfile = -1;
-	j.user.lockfd = -1;
-	for (i = 0; i < d->noutputs; i++)
-		strv_add(&j.outpaths, d->outputs[i].path);
-	if (check_platform(drvpath, d) < 0 ||
-	    drv_check_outputs(cfg.storedir, d, load_drv_cb, s) < 0 ||
-	    job_inputs(&j) < 0 || users_acquire(&j.user) < 0 ||
-	    job_dirs(&j) < 0)
-		goto out;
-	for (i = 0; i < d->noutputs; i++)
-		if (store_remove_invalid(s->db, d->outputs[i].path) < 0)
-			goto out;
-	j.hostname = build_hostname(drvpath, d);
-	j.logpath = log_path(drvpath);
-	j.logfile = open(j.logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644);
-	if (j.logfile < 0)
-		dlog("warning", "%s: %s", j.logpath, strerror(errno));
-	session_log(s, "building '%s'...", drvpath);
-	if (is_builtin(d)) {
-		j.start = now_s();
-		r = fetch_builtin(s, drvpath, d, j.tmp, j.user.uid,
-		    j.user.gid);
-		j.end = now_s();
-		j.status = r == 0 ? 0 : 1 << 8;
-		goto out;
-	}
-	r = job_sandbox(&j);
-	ok = r == 0;
-	{
-		char *msg = xstrdup(frx_errmsg());
-
-		job_record(&j, ok);
-		frx_seterr("%s", msg);
-		free(msg);
-	}
-	if (!ok && s->keep_failed && j.started) {
-		char *keep = xasprintf("%s/keep", j.top);
-
-		(void)write_file(keep, "", 0, 0644);
-		free(keep);
-		session_log(s, "note: keeping build directory '%s'", j.tmp);
-		dlog("info", "%s: kept failed build directory %s", drvpath,
-		    j.tmp);
-		job_free(&j, 1);
-		return r;
-	}
-	if (!ok)
-		dlog("info", "%s: build failed", drvpath);
-	else
-		dlog("info", "%s: built", drvpath);
-out:
-	job_free(&j, 0);
-	return r;
-}
-
-static int
-outputs_valid(struct session *s, const struct drv *d,
-    const struct strv *wanted)
+goal_satisfied(struct sched *sc, const struct goal *g)
 {
 	size_t i;
 	int v;
 
-	for (i = 0; i < d->noutputs; i++) {
-		if (wanted && !strv_contains(wanted, d->outputs[i].name))
+	for (i = 0; i < g->d.noutputs; i++) {
+		if (!wants(g, g->d.outputs[i].name))
 			continue;
-		v = db_is_valid(s->db, d->outputs[i].path);
+		v = db_is_valid(sc->s->db, g->d.outputs[i].path);
 		if (v <= 0)
 			return v;
 	}
 	return 1;
 }
 
-static int
-lock_outputs(const struct drv *d, int *locks)
+static void
+add_parent(struct goal *child, size_t parent)
 {
+	child->parents = xrealloc(child->parents, (child->nparents + 1) *
+	    sizeof(size_t));
+	child->parents[child->nparents++] = parent;
+}
+
+static void
+goal_fail(struct sched *sc, size_t gi, const char *msg)
+{
+	struct goal *g = &sc->g[gi];
 	size_t i;
 
-	/* drv outputs are sorted by name: a fixed order, so no deadlock. */
-	for (i = 0; i < d->noutputs; i++) {
-		locks[i] = store_lock_path(d->outputs[i].path);
-		if (locks[i] < 0) {
-			while (i-- > 0)
-				store_unlock(locks[i]);
-			return -1;
+	if (g->state == G_FAILED || g->state == G_DONE)
+		return;
+	g->state = G_FAILED;
+	g->err = xstrdup(msg);
+	g->stop = now_s();
+	for (i = 0; i < g->nparents; i++) {
+		char *m = xasprintf("dependency of '%s': %s",
+		    sc->g[g->parents[i]].drvpath, msg);
+
+		goal_fail(sc, g->parents[i], m);
+		free(m);
+	}
+}
+
+static void
+goal_done(struct sched *sc, size_t gi, int built)
+{
+	struct goal *g = &sc->g[gi];
+	size_t i;
+
+	g->state = G_DONE;
+	g->built = built;
+	g->stop = now_s();
+	for (i = 0; i < g->nparents; i++) {
+		struct goal *p = &sc->g[g->parents[i]];
+
+		if (p->state == G_WAITING && --p->npending == 0)
+			enqueue(sc, g->parents[i]);
+	}
+}
+
+static int expand(struct sched *sc, const char *drvpath,
+    const struct strv *wanted, int depth);
+
+/* Wait for the inputs of goal gi that are not valid yet. */
+static int
+expand_inputs(struct sched *sc, size_t gi, int depth)
+{
+	size_t i, n = sc->g[gi].d.ninputs;
+	int ci;
+
+	for (i = 0; i < n; i++) {
+		struct drv_input *in = &sc->g[gi].d.inputs[i];
+
+		ci = expand(sc, in->path, &in->outputs, depth + 1);
+		if (ci < 0)
+			return frx_preferr("dependency of '%s'",
+			    sc->g[gi].drvpath);
+		if (sc->g[ci].state == G_FAILED)
+			return frx_seterr("dependency of '%s': %s",
+			    sc->g[gi].drvpath, sc->g[ci].err);
+		if (sc->g[ci].state != G_DONE) {
+			add_parent(&sc->g[ci], gi);
+			sc->g[gi].npending++;
 		}
 	}
 	return 0;
 }
 
+/* Decide what goal gi needs now that its wanted set is known. */
 static int
-realise(struct session *s, const char *drvpath, const struct strv *wanted,
+goal_plan(struct sched *sc, size_t gi, int depth)
+{
+	int v = goal_satisfied(sc, &sc->g[gi]);
+
+	if (v < 0)
+		return -1;
+	if (v) {
+		sc->g[gi].state = G_DONE;
+		return 0;
+	}
+	sc->g[gi].state = G_WAITING;
+	sc->g[gi].npending = 0;
+	if (expand_inputs(sc, gi, depth) < 0)
+		return -1;
+	if (sc->g[gi].npending == 0)
+		enqueue(sc, gi);
+	return 0;
+}
+
+static int
+check_wanted(const struct goal *g, const struct strv *wanted)
+{
+	size_t i, o;
+
+	for (i = 0; wanted && i < wanted->n; i++) {
+		for (o = 0; o < g->d.noutputs; o++)
+			if (!strcmp(g->d.outputs[o].name, wanted->v[i]))
+				break;
+		if (o == g->d.noutputs)
+			return frx_seterr("derivation '%s' has no output '%s'",
+			    g->drvpath, wanted->v[i]);
+	}
+	return 0;
+}
+
+/* Merge wanted into an existing goal; plan it again if it was done
+ * only because what it was asked for so far was valid. */
+static int
+merge_wanted(struct sched *sc, size_t gi, const struct strv *wanted,
     int depth)
 {
-	struct drv d;
-	int *locks = NULL, r = -1, v;
+	struct goal *g = &sc->g[gi];
 	size_t i;
+
+	if (check_wanted(g, wanted) < 0)
+		return -1;
+	if (g->all)
+		return 0;
+	if (!wanted || wanted->n == 0)
+		g->all = 1;
+	for (i = 0; !g->all && i < wanted->n; i++)
+		if (!strv_contains(&g->wanted, wanted->v[i]))
+			strv_add(&g->wanted, wanted->v[i]);
+	if (g->state == G_DONE && !g->built)
+		return goal_plan(sc, gi, depth);
+	return 0;
+}
+
+static void
+goal_init(struct goal *g, const char *drvpath, const struct strv *wanted)
+{
+	size_t i;
+
+	g->drvpath = xstrdup(drvpath);
+	g->all = !wanted || wanted->n == 0;
+	for (i = 0; !g->all && i < wanted->n; i++)
+		strv_add(&g->wanted, wanted->v[i]);
+	g->locks = xcalloc(g->d.noutputs + 1, sizeof(int));
+	g->marks = xcalloc(g->d.noutputs + 1, sizeof(int));
+	for (i = 0; i < g->d.noutputs; i++)
+		g->locks[i] = g->marks[i] = -1;
+}
+
+/* The goal for drvpath (made and planned if new): its index, or -1. */
+static int
+expand(struct sched *sc, const char *drvpath, const struct strv *wanted,
+    int depth)
+{
+	struct goal *g;
+	int gi;
 
 	if (depth > MAX_DEPTH)
 		return frx_seterr("%s: derivation graph deeper than %d",
 		    drvpath, MAX_DEPTH);
-	if (load_drv(s, drvpath, &d) < 0)
+	if ((gi = find_goal(sc, drvpath)) >= 0)
+		return merge_wanted(sc, gi, wanted, depth) < 0 ? -1 : gi;
+	if (sc->n == sc->cap) {
+		sc->cap = sc->cap ? 2 * sc->cap : 64;
+		sc->g = xrealloc(sc->g, sc->cap * sizeof(*sc->g));
+	}
+	gi = (int)sc->n;
+	g = &sc->g[gi];
+	memset(g, 0, sizeof(*g));
+	g->drvpath = (char *)drvpath;
+	if (load_drv(sc->s, drvpath, &g->d) < 0 || check_wanted(g, wanted) <
+	    0) {
+		drv_free(&g->d);
 		return -1;
-	for (i = 0; wanted && i < wanted->n; i++) {
-		size_t o;
+	}
+	sc->n++;
+	goal_init(g, drvpath, wanted);
+	if (goal_plan(sc, (size_t)gi, depth) < 0)
+		goal_fail(sc, (size_t)gi, frx_errmsg());
+	return gi;
+}
 
-		for (o = 0; o < d.noutputs; o++)
-			if (!strcmp(d.outputs[o].name, wanted->v[i]))
-				break;
-		if (o == d.noutputs) {
-			frx_seterr("derivation '%s' has no output '%s'",
-			    drvpath, wanted->v[i]);
-			goto out;
-		}
+/* ---- locks and users ---- */
+
+static void
+goal_unlock(struct goal *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->d.noutputs; i++) {
+		store_unlock(g->locks[i]);
+		store_unlock(g->marks[i]);
+		g->locks[i] = g->marks[i] = -1;
 	}
-	if ((v = outputs_valid(s, &d, wanted)) != 0) {
-		r = v < 0 ? -1 : 0;
-		goto out;
-	}
-	for (i = 0; i < d.ninputs; i++)
-		if (realise(s, d.inputs[i].path, &d.inputs[i].outputs,
-		    depth + 1) < 0) {
-			frx_preferr("dependency of '%s'", drvpath);
-			goto out;
+	g->locked = 0;
+}
+
+/* 1 all output locks held, 0 another process holds one, -1 error. */
+static int
+goal_lock(struct goal *g)
+{
+	size_t i;
+	int h;
+
+	if (g->locked)
+		return 1;
+	for (i = 0; i < g->d.noutputs; i++) {
+		h = store_trylock_path(g->d.outputs[i].path);
+		if (h >= 0) {
+			g->locks[i] = h;
+			continue;
 		}
-	locks = xcalloc(d.noutputs ? d.noutputs : 1, sizeof(int));
-	if (lock_outputs(&d, locks) < 0)
-		goto out;
+		while (i-- > 0) {
+			store_unlock(g->locks[i]);
+			g->locks[i] = -1;
+		}
+		if (h == -1)
+			return -1;
+		/* Let the producer know we wait for it. */
+		for (i = 0; i < g->d.noutputs; i++)
+			if (g->marks[i] < 0)
+				g->marks[i] = store_wait_mark(
+				    g->d.outputs[i].path);
+		return 0;
+	}
+	for (i = 0; i < g->d.noutputs; i++) {
+		store_unlock(g->marks[i]);
+		g->marks[i] = -1;
+	}
+	g->locked = 1;
+	return 1;
+}
+
+static void
+retry_later(struct goal *g, int64_t now, int ms)
+{
+	g->retry_at = now + ms;
+}
+
+/* Try to start ready goal gi: 1 started or settled, 0 not now. */
+static int
+try_start(struct sched *sc, size_t gi, int64_t now)
+{
+	struct goal *g = &sc->g[gi];
+	struct build_user u;
+	int r;
+
+	if ((r = goal_lock(g)) <= 0) {
+		if (r < 0) {
+			goal_fail(sc, gi, frx_errmsg());
+			return 1;
+		}
+		g->backoff = g->backoff ? 2 * g->backoff : LOCK_RETRY_MS;
+		if (g->backoff > LOCK_RETRY_MAX_MS)
+			g->backoff = LOCK_RETRY_MAX_MS;
+		retry_later(g, now, g->backoff);
+		return 0;
+	}
 	/* Another session may have built it while we waited. */
-	v = outputs_valid(s, &d, NULL);
-	if (v == 0)
-		r = build_one(s, drvpath, &d);
-	else
-		r = v < 0 ? -1 : 0;
-	for (i = 0; i < d.noutputs; i++)
-		store_unlock(locks[i]);
-out:
-	free(locks);
-	drv_free(&d);
+	if ((r = goal_satisfied(sc, g)) != 0) {
+		goal_unlock(g);
+		if (r < 0)
+			goal_fail(sc, gi, frx_errmsg());
+		else
+			goal_done(sc, gi, 0);
+		return 1;
+	}
+	if ((r = users_try_acquire(&u)) <= 0) {
+		if (r < 0) {
+			goal_unlock(g);
+			goal_fail(sc, gi, frx_errmsg());
+			return 1;
+		}
+		retry_later(g, now, USER_RETRY_MS);
+		return 0;
+	}
+	g->job = job_start(sc->s, g->drvpath, &g->d, &u);
+	if (g->job == NULL) {
+		goal_unlock(g);
+		goal_fail(sc, gi, frx_errmsg());
+		return 1;
+	}
+	g->state = G_RUNNING;
+	sc->running++;
+	note_running(job_pid(g->job), 1);
+	return 1;
+}
+
+static void finish_goal(struct sched *sc, size_t gi);
+
+/* Start what may start; *wait gets the ms until a retry is due. */
+static void
+start_goals(struct sched *sc, int64_t now, int64_t *wait)
+{
+	size_t k, out = 0;
+
+	for (k = 0; k < sc->nready; k++) {
+		size_t gi = sc->ready[k];
+		struct goal *g = &sc->g[gi];
+
+		if (g->state != G_READY)
+			continue;
+		if (sc->stop) {
+			goal_unlock(g);
+			goal_fail(sc, gi, sc->s->gone ? "cancelled: the "
+			    "client went away" : "not built: another build "
+			    "failed and keep-going is off");
+			continue;
+		}
+		if (sc->running < sc->limit && g->retry_at <= now &&
+		    try_start(sc, gi, now)) {
+			if (sc->g[gi].state == G_RUNNING &&
+			    job_finished(sc->g[gi].job))
+				finish_goal(sc, gi);
+			continue;
+		}
+		if (sc->g[gi].state == G_READY) {
+			sc->ready[out++] = gi;
+			if (g->retry_at > now && (*wait < 0 ||
+			    g->retry_at - now < *wait))
+				*wait = g->retry_at - now;
+		}
+	}
+	/* Goals started during the scan may have queued their parents. */
+	for (; k < sc->nready; k++)
+		sc->ready[out++] = sc->ready[k];
+	sc->nready = out;
+}
+
+/* The build's sandbox is gone: its job slot and user are free. */
+static void
+end_goal(struct sched *sc, size_t gi)
+{
+	struct goal *g = &sc->g[gi];
+
+	note_running(job_pid(g->job), 0);
+	job_release_user(g->job);
+	sc->running--;
+	g->state = G_ENDED;
+}
+
+static void
+finish_goal(struct sched *sc, size_t gi)
+{
+	struct goal *g = &sc->g[gi];
+	int r;
+
+	if (g->state == G_RUNNING)
+		end_goal(sc, gi);
+	r = job_finish(g->job);
+	g->job = NULL;
+	goal_unlock(g);
+	g->state = G_READY;	/* neither done nor failed yet */
+	if (r == 0) {
+		goal_done(sc, gi, 1);
+		return;
+	}
+	goal_fail(sc, gi, frx_errmsg());
+	if (!sc->s->keep_going)
+		sc->stop = 1;
+}
+
+/* ---- waiting ---- */
+
+static void
+on_sigchld(int sig)
+{
+	int saved = errno;
+	char c = 0;
+
+	(void)sig;
+	if (sigpipe[1] >= 0)
+		(void)write(sigpipe[1], &c, 1);
+	errno = saved;
+}
+
+static int
+sigchld_setup(void)
+{
+	struct sigaction sa;
+	int i;
+
+	if (sigpipe[0] >= 0)
+		return 0;
+	if (pipe(sigpipe) < 0)
+		return frx_seterr_errno("pipe");
+	for (i = 0; i < 2; i++) {
+		(void)fcntl(sigpipe[i], F_SETFD, FD_CLOEXEC);
+		(void)fcntl(sigpipe[i], F_SETFL, O_NONBLOCK);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigchld;
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGCHLD, &sa, NULL) < 0)
+		return frx_seterr_errno("sigaction SIGCHLD");
+	return 0;
+}
+
+/* Did the client hang up?  Bytes it sends mid-build are left alone. */
+static int
+client_gone(struct sched *sc, short revents)
+{
+	char c;
+	ssize_t n;
+
+	if (revents & (POLLHUP | POLLERR))
+		return 1;
+#ifdef POLLRDHUP
+	if (revents & POLLRDHUP)
+		return 1;
+#endif
+	if (!(revents & POLLIN))
+		return 0;
+	n = recv(sc->s->conn.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		return 1;
+	if (n > 0)
+		sc->client_data = 1;
+	return 0;
+}
+
+static int
+job_has_waiters(struct sched *sc, size_t gi)
+{
+	const struct goal *g = &sc->g[gi];
+	size_t i;
+
+	for (i = 0; i < g->d.noutputs; i++)
+		if (store_has_waiters(g->d.outputs[i].path) != 0)
+			return 1;
+	(void)sc;
+	return 0;
+}
+
+/* The client is gone: stop what nobody else waits for. */
+static void
+cancel_orphans(struct sched *sc, int64_t now)
+{
+	size_t gi;
+
+	if (now < sc->waiters_check)
+		return;
+	sc->waiters_check = now + WAITERS_RECHECK_MS;
+	for (gi = 0; gi < sc->n; gi++) {
+		struct goal *g = &sc->g[gi];
+
+		if (g->state != G_RUNNING || job_finished(g->job))
+			continue;
+		if (job_has_waiters(sc, gi))
+			continue;
+		dlog("info", "%s: cancelled: its client went away",
+		    g->drvpath);
+		job_cancel(g->job);
+	}
+}
+
+static void
+wait_events(struct sched *sc, int64_t wait)
+{
+	struct pollfd *pfd;
+	size_t *who, gi, k, n = 0;
+	char drain[64];
+	int fd;
+
+	pfd = xcalloc(2 * sc->n + 2, sizeof(*pfd));
+	who = xcalloc(2 * sc->n + 2, sizeof(*who));
+	pfd[n].fd = sigpipe[0];
+	pfd[n++].events = POLLIN;
+	if (!sc->s->gone) {
+		pfd[n].fd = sc->s->conn.fd;
+		pfd[n].events = sc->client_data ? 0 : POLLIN;
+#ifdef POLLRDHUP
+		pfd[n].events |= POLLRDHUP;
+#endif
+		n++;
+	}
+	k = n;
+	for (gi = 0; gi < sc->n; gi++) {
+		if (sc->g[gi].state != G_RUNNING)
+			continue;
+		if ((fd = job_log_fd(sc->g[gi].job)) >= 0) {
+			who[n] = gi;
+			pfd[n].fd = fd;
+			pfd[n++].events = POLLIN;
+		}
+		if ((fd = job_report_fd(sc->g[gi].job)) >= 0) {
+			who[n] = gi;
+			pfd[n].fd = fd;
+			pfd[n++].events = POLLIN;
+		}
+	}
+	if (poll(pfd, n, wait < 0 ? -1 : wait > 60000 ? 60000 : (int)wait) >
+	    0) {
+		if (pfd[0].revents)
+			while (read(sigpipe[0], drain, sizeof(drain)) > 0)
+				;
+		if (!sc->s->gone && pfd[1].revents &&
+		    client_gone(sc, pfd[1].revents)) {
+			dlog("info", "client uid %ld hung up during a build",
+			    (long)sc->s->peer_uid);
+			sc->s->gone = 1;
+			sc->stop = 1;
+		}
+		for (; k < n; k++)
+			if (pfd[k].revents)
+				(void)job_read(sc->g[who[k]].job, pfd[k].fd);
+	}
+	free(pfd);
+	free(who);
+}
+
+/* Builds that ended free their slots. */
+static void
+collect(struct sched *sc)
+{
+	size_t gi;
+
+	for (gi = 0; gi < sc->n; gi++)
+		if (sc->g[gi].state == G_RUNNING && job_poll(sc->g[gi].job))
+			end_goal(sc, gi);
+}
+
+/* Register what ended, while the builds started since run; 1 if any
+ * (their dependants may be ready now). */
+static int
+finish_ended(struct sched *sc)
+{
+	size_t gi;
+	int any = 0;
+
+	for (gi = 0; gi < sc->n; gi++)
+		if (sc->g[gi].state == G_ENDED) {
+			finish_goal(sc, gi);
+			any = 1;
+		}
+	return any;
+}
+
+static void
+sched_run(struct sched *sc)
+{
+	int64_t now, wait;
+
+	for (;;) {
+		now = now_ms();
+		wait = -1;
+		start_goals(sc, now, &wait);
+		if (finish_ended(sc))
+			continue;
+		if (sc->running == 0 && sc->nready == 0)
+			break;
+		if (sc->s->gone) {
+			cancel_orphans(sc, now);
+			if (wait < 0 || wait > WAITERS_RECHECK_MS)
+				wait = WAITERS_RECHECK_MS;
+		}
+		wait_events(sc, wait);
+		collect(sc);
+	}
+}
+
+static void
+sched_free(struct sched *sc)
+{
+	size_t i;
+
+	for (i = 0; i < sc->n; i++) {
+		struct goal *g = &sc->g[i];
+
+		goal_unlock(g);
+		free(g->drvpath);
+		drv_free(&g->d);
+		strv_free(&g->wanted);
+		free(g->parents);
+		free(g->locks);
+		free(g->marks);
+		free(g->err);
+	}
+	free(sc->g);
+	free(sc->ready);
+}
+
+/* ---- requests ---- */
+
+static void
+split_outputs(const char *list, struct strv *names)
+{
+	char *copy, *tok, *save = NULL;
+
+	if (!strcmp(list, "*"))
+		return;
+	copy = xstrdup(list);
+	for (tok = strtok_r(copy, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save))
+		strv_add(names, tok);
+	free(copy);
+}
+
+/* The goal of an item, -1 for a plain path, -2 if it failed (*err). */
+static int
+item_goal(struct sched *sc, const char *item, char **err)
+{
+	const char *bang = strchr(item, '!');
+	struct strv outs = STRV_INIT;
+	size_t n = strlen(item);
+	char *drv;
+	int gi;
+
+	if (!bang && !(sc->s->guix && n > 4 && !strcmp(item + n - 4,
+	    ".drv")))
+		return -1;
+	drv = bang ? xstrndup(item, (size_t)(bang - item)) : xstrdup(item);
+	if (bang)
+		split_outputs(bang + 1, &outs);
+	gi = expand(sc, drv, &outs, 0);
+	if (gi < 0)
+		*err = xstrdup(frx_errmsg());
+	strv_free(&outs);
+	free(drv);
+	return gi < 0 ? -2 : gi;
+}
+
+static void
+item_outcome(struct sched *sc, const char *item, int gi, char *err,
+    struct build_outcome *o)
+{
+	const struct goal *g;
+
+	o->stop = now_s();
+	if (gi == -2) {
+		o->status = BUILD_FAILED;
+		o->err = err;
+		return;
+	}
+	if (gi == -1) {
+		o->status = build_ensure_path(sc->s, item) < 0 ?
+		    BUILD_FAILED : BUILD_VALID;
+		o->err = o->status == BUILD_FAILED ?
+		    xstrdup(frx_errmsg()) : NULL;
+		return;
+	}
+	g = &sc->g[gi];
+	if (g->stop)
+		o->stop = g->stop;
+	if (g->state == G_DONE) {
+		o->status = g->built ? BUILD_BUILT : BUILD_VALID;
+		return;
+	}
+	o->status = BUILD_FAILED;
+	o->err = xstrdup(g->err ? g->err : "not built");
+}
+
+void
+build_set_options(struct session *s, uint64_t keep_going,
+    uint64_t max_jobs, uint64_t cores)
+{
+	s->keep_going = keep_going != 0;
+	s->max_jobs = max_jobs > (uint64_t)cfg.max_jobs ? cfg.max_jobs :
+	    (int)max_jobs;
+	s->cores = cores > 4096 ? 4096 : (int)cores;
+}
+
+static int
+session_limit(const struct session *s)
+{
+	if (s->max_jobs > 0 && s->max_jobs < cfg.max_jobs)
+		return s->max_jobs;
+	return cfg.max_jobs;
+}
+
+int
+build_items(struct session *s, const struct strv *items,
+    struct build_outcome *out)
+{
+	struct sched sc;
+	struct build_outcome *res;
+	char **errs;
+	int *gis, r = 0;
+	int64_t start = now_s();
+	size_t i;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.s = s;
+	sc.limit = session_limit(s);
+	if (sigchld_setup() < 0) {
+		for (i = 0; out && i < items->n; i++) {
+			memset(&out[i], 0, sizeof(out[i]));
+			out[i].status = BUILD_FAILED;
+			out[i].err = xstrdup(frx_errmsg());
+		}
+		return -1;
+	}
+	res = out ? out : xcalloc(items->n + 1, sizeof(*res));
+	errs = xcalloc(items->n + 1, sizeof(*errs));
+	gis = xcalloc(items->n + 1, sizeof(*gis));
+	for (i = 0; i < items->n; i++)
+		gis[i] = item_goal(&sc, items->v[i], &errs[i]);
+	sched_run(&sc);
+	for (i = 0; i < items->n; i++) {
+		memset(&res[i], 0, sizeof(res[i]));
+		res[i].start = start;
+		item_outcome(&sc, items->v[i], gis[i], errs[i], &res[i]);
+		if (res[i].status == BUILD_FAILED && r == 0)
+			r = frx_seterr("%s", res[i].err);
+	}
+	sched_free(&sc);
+	if (!out)
+		build_outcomes_free(res, items->n);
+	free(errs);
+	free(gis);
 	return r;
+}
+
+void
+build_outcomes_free(struct build_outcome *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(out[i].err);
+	free(out);
 }
 
 int
 build_derivation(struct session *s, const char *drvpath,
     const struct strv *outputs)
 {
-	return realise(s, drvpath, outputs, 0);
+	struct strv items = STRV_INIT;
+	struct buf item = BUF_INIT;
+	size_t i;
+	int r;
+
+	buf_printf(&item, "%s!", drvpath);
+	for (i = 0; outputs && i < outputs->n; i++)
+		buf_printf(&item, "%s%s", i ? "," : "", outputs->v[i]);
+	if (!outputs || outputs->n == 0)
+		buf_adds(&item, "*");
+	strv_addn(&items, buf_steal(&item));
+	r = build_items(s, &items, NULL);
+	strv_free(&items);
+	return r;
 }

@@ -3,10 +3,27 @@
  *
  * Process model: the listener accepts connections and forks one session
  * process per client, as Nix and Guix do, so that a parser bug or a crash
- * ends one session and never the daemon.  A session runs its builds
- * itself; builds of the same output by two sessions are serialised by lock
- * files, and build users are handed out through lock files too, so the
- * sessions need no shared memory.
+ * ends one session and never the daemon.  A session runs the builds its
+ * client asks for itself, several at once (build.c schedules them, job.c
+ * runs one); the sessions share no memory and coordinate through fcntl
+ * locks under the state directory:
+ *
+ *   <state>/locks/paths     one byte per store path being built or added
+ *                           (offset from its hash part); held by the
+ *                           session that produces the path
+ *   <state>/locks/waiters   the same offsets, read-locked by sessions
+ *                           waiting for a path another session produces,
+ *                           so that a session whose client went away can
+ *                           tell whether anyone still wants its build
+ *   <state>/userpool/<uid>  one file per build user, held while a build
+ *                           runs as that user; it records the build's
+ *                           process so the user is not handed out again
+ *                           while any process of the old build lives
+ *   <state>/pending/<pid>   per session: the store paths being moved in
+ *                           but not yet registered (see store.c)
+ *
+ * Every lock dies with its process, so a daemon that crashed leaves no
+ * lock that blocks a later build.
  */
 #ifndef FRX_DAEMON_H
 #define FRX_DAEMON_H
@@ -23,15 +40,19 @@ struct config {
 	char *storedir;
 	char *statedir;
 	char *socket;
-	int max_jobs;
-	int cores;
+	int max_jobs;		/* builds at once, over all sessions */
+	int cores;		/* NIX_BUILD_CORES unless a client says */
 	uid_t uid_base;		/* first build user, 35001 */
-	int nusers;		/* size of the pool */
+	gid_t build_gid;	/* 0: each build user's gid is its uid */
+	int nusers;		/* size of the pool: max_jobs */
 	int timeout;		/* seconds, 0 = none */
 	int max_silent;		/* seconds, 0 = none */
 	int keep_failed;
 	struct strv host_paths;	/* the host tool view */
 	char *system;		/* e.g. x86_64-linux */
+	char *rootsdir;		/* where sandbox roots are made */
+	int roots_in_memory;	/* rootsdir is the daemon's private tmpfs */
+	int no_memory_roots;	/* --build-roots-on-disk */
 };
 
 extern struct config cfg;
@@ -51,7 +72,11 @@ struct session {
 	int timeout;
 	int max_silent;
 	int verbosity;
+	int max_jobs;		/* 0: the daemon's --max-jobs */
+	int cores;		/* 0: the daemon's --cores */
+	int keep_going;
 	struct strv temp_roots;
+	int gone;		/* the client hung up during a build */
 };
 
 /* Log to the daemon's stderr: "frx-daemon[pid]: <level>: message". */
@@ -65,7 +90,37 @@ void session_log(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void session_log_raw(struct session *s, const char *line, size_t n);
 
-/* build.c */
+/* build.c: realising derivations, many at once. */
+enum build_status {
+	BUILD_BUILT,		/* built by this request */
+	BUILD_VALID,		/* nothing to do: already valid */
+	BUILD_FAILED
+};
+
+struct build_outcome {
+	enum build_status status;
+	char *err;		/* BUILD_FAILED: why; else NULL */
+	int64_t start, stop;	/* seconds */
+};
+
+/*
+ * Realise items, each "<drv>!<outputs>" (outputs "*" or "a,b"), a bare
+ * .drv (Guix: all its outputs) or a plain store path that must be valid.
+ * The derivations of the whole request form one graph: a derivation is
+ * built once its inputs are, independent ones in parallel, up to the
+ * session's max-jobs and as build users are free.  out (may be NULL)
+ * receives one outcome per item; free it with build_outcomes_free.
+ * Returns 0 if every item succeeded, else -1 with the first failure's
+ * message.  A client that hangs up cancels the builds nobody else waits
+ * for.
+ */
+int build_items(struct session *s, const struct strv *items,
+    struct build_outcome *out);
+void build_outcomes_free(struct build_outcome *out, size_t n);
+/* SetOptions: keepGoing, maxBuildJobs (a client may ask for fewer jobs
+ * than --max-jobs, never more) and buildCores (0: --cores). */
+void build_set_options(struct session *s, uint64_t keep_going,
+    uint64_t max_jobs, uint64_t cores);
 /*
  * Make the requested outputs of drv valid, building input derivations
  * first.  outputs == NULL means all.  0 or -1 with message.
@@ -74,7 +129,7 @@ int build_derivation(struct session *s, const char *drvpath,
     const struct strv *outputs);
 /* Make a path valid: a valid path succeeds, a .drv output is not built. */
 int build_ensure_path(struct session *s, const char *path);
-/* Kill the running build, if any (from a signal handler). */
+/* Kill the running builds, if any (safe in a signal handler). */
 void build_abort(void);
 /* Load the .drv at path, which must be a valid store path. */
 int load_drv(struct session *s, const char *path, struct drv *d);
@@ -82,6 +137,51 @@ int load_drv(struct session *s, const char *path, struct drv *d);
 int load_drv_cb(void *ctx, const char *path, struct drv *d);
 /* The closure of the given paths, following references. */
 int closure(struct db *db, const struct strv *paths, struct strv *out);
+
+/* job.c (the session's side) and runner.c (the runner it forks): one
+ * build. */
+struct job;
+struct build_user;
+/*
+ * Prepare a build and fork its runner, which sets up the sandbox and
+ * starts the builder.  The caller holds the output locks and hands over
+ * the build user (the job releases it).  A built-in fetch runs to its
+ * end here.  NULL with a message if the build could not start (the
+ * user is then released too).
+ */
+struct job *job_start(struct session *s, const char *drvpath,
+    const struct drv *d, const struct build_user *user);
+/* Descriptors to wait on (-1 once at end of file): the builder's output
+ * and the runner's report. */
+int job_log_fd(const struct job *j);
+int job_report_fd(const struct job *j);
+/* Read from fd, one of the two: 0 data, 1 end of file, 2 nothing now. */
+int job_read(struct job *j, int fd);
+/* 1 once the build has ended: the runner has reported (its sandbox is
+ * gone) or died.  Then the build user may go (job_release_user) before
+ * the outputs are registered (job_finish). */
+int job_poll(struct job *j);
+void job_release_user(struct job *j);
+int job_finished(const struct job *j);
+/* Kill the build because its client hung up. */
+void job_cancel(struct job *j);
+/*
+ * After job_poll returned 1: check the outcome, move the outputs into
+ * the store and register them with the build record, release the user.
+ * 0 if the build succeeded, -1 with message.  Frees j.
+ */
+int job_finish(struct job *j);
+pid_t job_pid(const struct job *j);
+
+/* buildlog.c: build logs, compressed as Nix keeps them. */
+struct buildlog;
+/* <state>/log/drvs/<2 chars>/<rest of the drv base name>.bz2 */
+char *buildlog_path(const char *drvpath);
+/* Start a new log for drvpath (replacing an old one); NULL on error. */
+struct buildlog *buildlog_open(const char *drvpath);
+void buildlog_write(struct buildlog *l, const void *p, size_t n);
+/* Finish the stream and close; -1 with message if writing failed. */
+int buildlog_close(struct buildlog *l);
 
 /* fetch.c: carry out a builtin:download / builtin:fetchurl derivation. */
 int fetch_builtin(struct session *s, const char *drvpath,
@@ -93,10 +193,19 @@ int fetch_builtin(struct session *s, const char *drvpath,
  * transaction: srcs[i] (already canonicalised, see canonicalise_tree)
  * becomes infos[i].path.  When an info's nar_size is 0 its NAR hash and
  * size are computed here.  The caller holds the path locks.  Either all
- * objects end up valid or none is left in the store.
+ * objects end up valid or none is left in the store.  A source on
+ * another file system (a build root in memory) is copied.
  */
 int store_add_objects(struct db *db, char **srcs, struct path_info *infos,
     size_t n);
+/* The same, calling extra(db, ctx) inside the transaction. */
+int store_add_objects_with(struct db *db, char **srcs,
+    struct path_info *infos, size_t n, int (*extra)(struct db *, void *),
+    void *ctx);
+/* Move (or copy, from another file system) src to a new temporary name
+ * in the store directory, which *staged receives; swept at start-up
+ * once the session is gone. */
+int store_stage_object(const char *src, char **staged);
 /* Canonicalise a tree before it enters the store: refuse special files
  * and hard links to outside files, strip setuid/setgid, modes 0444/0555,
  * mtime 1, owner root. */
@@ -106,17 +215,51 @@ int store_remove_invalid(struct db *db, const char *path);
 /* Remove store entries that have no row in the database (left behind by
  * a killed daemon) and leftover build directories. */
 int store_recover(struct db *db);
-/* Take the lock on a store path (blocking); returns an fd to close. */
+/*
+ * Path locks (<state>/locks/paths).  store_lock_path blocks; it returns
+ * a handle >= 0 for store_unlock, or -1 with message.
+ * store_trylock_path returns a handle, -2 if another process holds the
+ * lock, -1 on error.  store_unlock(-1) does nothing.
+ */
 int store_lock_path(const char *path);
-void store_unlock(int fd);
+int store_trylock_path(const char *path);
+void store_unlock(int handle);
+/* Say that this process waits for path (a read lock on its waiter byte);
+ * a handle for store_unlock.  store_has_waiters: 1 if some other process
+ * waits for path, 0 if none, -1 on error. */
+int store_wait_mark(const char *path);
+int store_has_waiters(const char *path);
+/* A session process starts (its runners' temporary names carry its
+ * pid) and ends (release what it held in the store). */
+void store_session_begin(void);
+void store_session_end(void);
 
 /* users.c: the build-user pool. */
 struct build_user {
 	uid_t uid;
 	gid_t gid;
-	int lockfd;
+	int slot;		/* index in the pool, -1 if none */
 };
-int users_acquire(struct build_user *u);
+/* Take a free build user without waiting: 1 got one, 0 all busy, -1
+ * error with message.  The scheduler retries. */
+int users_try_acquire(struct build_user *u);
+/* Record the process the build runs under (for users_try_acquire of
+ * later builds), once it exists. */
+void users_note_process(const struct build_user *u, pid_t pid);
 void users_release(struct build_user *u);
+
+/* compat.c: the few things that differ between kernels. */
+/* Give the daemon a private mount namespace with a tmpfs at dir (Linux);
+ * 0, or -1 with message (ENOSYS elsewhere). */
+int compat_private_tmpfs(const char *dir);
+/* Start time of pid as the kernel counts it (0 if unknown), and
+ * whether a process with that pid and start time still runs (a zombie
+ * does not). */
+unsigned long long compat_proc_start(pid_t pid);
+int compat_proc_alive(pid_t pid, unsigned long long start);
+/* Have the kernel send sig when the parent dies (0 where unsupported). */
+int compat_die_with_parent(int sig);
+/* The process name ps(1) shows, where the kernel keeps one. */
+void compat_set_name(const char *name);
 
 #endif

@@ -1,10 +1,12 @@
 /*
  * main.c: frx-daemon start-up: options, state directories, recovery after
- * a crash, and the accept loop that forks one session per client.
+ * a crash, and the listener, which keeps one spare session process
+ * waiting for the next client.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +51,10 @@ usage(void)
 	    "[--socket PATH]\n"
 	    "                  [--max-jobs N] [--cores N] [--timeout S] "
 	    "[--max-silent-time S]\n"
-	    "                  [--build-users-base UID] [--keep-failed] "
-	    "[--host-path PATH]...\n");
+	    "                  [--build-users-base UID] [--build-group GID] "
+	    "[--keep-failed]\n"
+	    "                  [--build-roots-on-disk] [--host-path PATH]..."
+	    "\n");
 	exit(100);
 }
 
@@ -102,6 +106,8 @@ parse_args(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "max-silent-time", required_argument, NULL, 'm' },
 		{ "build-users-base", required_argument, NULL, 'u' },
+		{ "build-group", required_argument, NULL, 'g' },
+		{ "build-roots-on-disk", no_argument, NULL, 'D' },
 		{ "keep-failed", no_argument, NULL, 'K' },
 		{ "host-path", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
@@ -137,6 +143,10 @@ parse_args(int argc, char **argv)
 		case 'u': cfg.uid_base = parse_int("--build-users-base",
 			    optarg, 1000, 1 << 30);
 			break;
+		case 'g': cfg.build_gid = parse_int("--build-group", optarg,
+			    1, 1 << 30);
+			break;
+		case 'D': cfg.no_memory_roots = 1; break;
 		case 'K': cfg.keep_failed = 1; break;
 		case 'H': strv_add(&cfg.host_paths, optarg); break;
 		default: usage();
@@ -152,6 +162,7 @@ parse_args(int argc, char **argv)
 	}
 	if (cfg.host_paths.n == 0)
 		default_host_paths();
+	cfg.rootsdir = xasprintf("%s/roots", cfg.statedir);
 	cfg.nusers = cfg.max_jobs;
 	if (cfg.cores == 0)
 		cfg.cores = ncpu > 0 ? (int)ncpu : 1;
@@ -185,8 +196,9 @@ static int
 setup_dirs(void)
 {
 	static const char *sub[] = {
-		"db", "log", "log/drvs", "builds", "locks", "userpool",
-		"gcroots", "gcroots/auto", "temproots", "pending", NULL,
+		"db", "log", "log/drvs", "builds", "roots", "locks",
+		"userpool", "gcroots", "gcroots/auto", "temproots", "pending",
+		NULL,
 	};
 	char *p, *sockdir, *slash;
 	int i;
@@ -199,8 +211,8 @@ setup_dirs(void)
 		return -1;
 	for (i = 0; sub[i]; i++) {
 		p = xasprintf("%s/%s", cfg.statedir, sub[i]);
-		if (make_dir(p, strcmp(sub[i], "builds") == 0 ? 0711 :
-		    0755) < 0) {
+		if (make_dir(p, !strcmp(sub[i], "builds") ? 0711 :
+		    !strcmp(sub[i], "roots") ? 0700 : 0755) < 0) {
 			free(p);
 			return -1;
 		}
@@ -251,9 +263,26 @@ on_quit(int sig)
 	quit = sig;
 }
 
+/* Only to interrupt accept(2), so that ended sessions are reaped. */
+static void
+on_child(int sig)
+{
+	(void)sig;
+}
+
 /* Live session processes, so that a stopping daemon can end them. */
 static pid_t *sessions;
 static size_t nsessions, capsessions;
+
+/*
+ * One spare session waits in accept(2) with the database already open,
+ * so that a client does not wait for a fork and a database open.  Once
+ * it has a client it says so on spare_pipe, and the listener makes the
+ * next spare; the listener itself never reads a client's bytes.
+ */
+static pid_t spare = -1;
+static int spare_pipe[2] = { -1, -1 };
+static int spare_died;
 
 static void
 reap_sessions(void)
@@ -261,12 +290,17 @@ reap_sessions(void)
 	pid_t pid;
 	size_t i;
 
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+		if (pid == spare) {
+			spare = -1;
+			spare_died = 1;
+		}
 		for (i = 0; i < nsessions; i++)
 			if (sessions[i] == pid) {
 				sessions[i] = sessions[--nsessions];
 				break;
 			}
+	}
 }
 
 static void
@@ -279,49 +313,87 @@ add_session(pid_t pid)
 	sessions[nsessions++] = pid;
 }
 
+static void __attribute__((noreturn))
+spare_main(int lfd)
+{
+	struct db *db;
+	int fd;
+
+	close(spare_pipe[0]);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	db = db_open(cfg.statedir);
+	if (!db) {
+		dlog("error", "%s", frx_errmsg());
+		_exit(1);
+	}
+	while ((fd = accept(lfd, NULL, NULL)) < 0)
+		if (errno != EINTR && errno != ECONNABORTED) {
+			dlog("error", "accept: %s", strerror(errno));
+			_exit(1);
+		}
+	/* Nothing to do if the listener is gone: we serve our client. */
+	(void)write(spare_pipe[1], "", 1);
+	close(spare_pipe[1]);
+	close(lfd);
+	store_session_begin();
+	session_run(fd, db);
+	store_session_end();
+	db_close(db);
+	_exit(0);
+}
+
+static void
+make_spare(int lfd)
+{
+	pid_t pid;
+
+	if (spare_died) {
+		/* A spare that died before serving anyone: do not spin. */
+		spare_died = 0;
+		sleep(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		dlog("error", "fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0)
+		spare_main(lfd);
+	spare = pid;
+	add_session(pid);
+}
+
 static void
 accept_loop(int lfd)
 {
 	struct sigaction sa;
-	pid_t pid;
-	int fd;
+	struct pollfd pfd;
+	char drain[64];
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_quit;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_child;
+	sa.sa_flags = SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	if (pipe(spare_pipe) < 0) {
+		dlog("fatal", "pipe: %s", strerror(errno));
+		return;
+	}
+	(void)fcntl(spare_pipe[0], F_SETFD, FD_CLOEXEC);
+	(void)fcntl(spare_pipe[1], F_SETFD, FD_CLOEXEC);
 	while (!quit) {
 		reap_sessions();
-		fd = accept(lfd, NULL, NULL);
-		if (fd < 0) {
-			if (errno != EINTR && errno != ECONNABORTED)
-				dlog("error", "accept: %s", strerror(errno));
-			continue;
-		}
-		pid = fork();
-		if (pid < 0) {
-			dlog("error", "fork: %s", strerror(errno));
-			close(fd);
-			continue;
-		}
-		if (pid == 0) {
-			struct db *db;
-
-			close(lfd);
-			signal(SIGTERM, SIG_DFL);
-			signal(SIGINT, SIG_DFL);
-			signal(SIGCHLD, SIG_DFL);
-			db = db_open(cfg.statedir);
-			if (!db) {
-				dlog("error", "%s", frx_errmsg());
-				_exit(1);
-			}
-			session_run(fd, db);
-			db_close(db);
-			_exit(0);
-		}
-		add_session(pid);
-		close(fd);
+		if (spare < 0)
+			make_spare(lfd);
+		pfd.fd = spare_pipe[0];
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, spare < 0 ? 1000 : -1) > 0 &&
+		    read(spare_pipe[0], drain, sizeof(drain)) > 0)
+			spare = -1;	/* it has a client now */
 	}
 	dlog("info", "stopping on signal %d", (int)quit);
 	/* Sessions get the signal too, so that their builds are torn down. */
@@ -329,6 +401,20 @@ accept_loop(int lfd)
 		(void)kill(sessions[i], SIGTERM);
 	while (wait(NULL) > 0 || errno == EINTR)
 		;
+}
+
+/* Sandbox roots in a tmpfs of our own, unless told not to or unable. */
+static void
+roots_in_memory(void)
+{
+	if (cfg.no_memory_roots)
+		return;
+	if (compat_private_tmpfs(cfg.rootsdir) < 0) {
+		dlog("warning", "sandbox roots stay on disk: %s",
+		    frx_errmsg());
+		return;
+	}
+	cfg.roots_in_memory = 1;
 }
 
 int
@@ -355,14 +441,16 @@ main(int argc, char **argv)
 	if (store_recover(db) < 0)
 		dlog("warning", "recovery: %s", frx_errmsg());
 	db_close(db);
+	roots_in_memory();
 	lfd = listen_socket();
 	if (lfd < 0) {
 		dlog("fatal", "%s", frx_errmsg());
 		return 111;
 	}
-	dlog("info", "listening on %s; store %s, state %s, sandbox %s, "
-	    "%d build users from uid %ld", cfg.socket, cfg.storedir,
-	    cfg.statedir, sandbox_mode(), cfg.nusers, (long)cfg.uid_base);
+	dlog("info", "listening on %s; store %s, state %s, sandbox %s "
+	    "(roots %s), %d build users from uid %ld", cfg.socket,
+	    cfg.storedir, cfg.statedir, sandbox_mode(), cfg.roots_in_memory ?
+	    "in memory" : "on disk", cfg.nusers, (long)cfg.uid_base);
 	accept_loop(lfd);
 	unlink(cfg.socket);
 	return 0;

@@ -808,36 +808,26 @@ struct build_result {
 	struct strv keys, values;
 };
 
-/* Build one DerivedPath and describe the outcome. */
+/* Describe how one DerivedPath went (build_items built them all). */
 static void
 build_one_result(struct session *s, const char *item,
-    struct build_result *br)
+    const struct build_outcome *o, struct build_result *br)
 {
 	char *bang = strchr(item, '!');
 	char *drv = bang ? xstrndup(item, (size_t)(bang - item)) : NULL;
-	struct drv d;
-	int before = 0, r;
+	int r = o->status == BUILD_FAILED ? -1 : 0;
 
-	br->start = now_s();
-	if (drv && load_drv(s, drv, &d) == 0) {
-		before = 1;
-		for (size_t i = 0; i < d.noutputs; i++)
-			if (db_is_valid(s->db, d.outputs[i].path) <= 0)
-				before = 0;
-		drv_free(&d);
-	}
-	if (drv)
-		r = build_derivation(s, drv, NULL);
-	else
-		r = build_ensure_path(s, item);
+	br->start = o->start;
+	br->stop = o->stop;
 	if (r == 0 && drv)
 		r = realisations(s, drv, &br->keys, &br->values);
-	br->stop = now_s();
 	if (r < 0) {
 		br->status = 3;		/* PermanentFailure */
-		br->err = xstrdup(frx_errmsg());
+		br->err = xstrdup(o->status == BUILD_FAILED ? o->err :
+		    frx_errmsg());
 	} else {
-		br->status = before || !drv ? 2 : 0;	/* AlreadyValid, Built */
+		/* AlreadyValid, Built */
+		br->status = o->status == BUILD_VALID || !drv ? 2 : 0;
 		br->err = xstrdup("");
 	}
 	free(drv);
@@ -848,6 +838,7 @@ op_build_paths_with_results(struct session *s)
 {
 	struct strv items = STRV_INIT;
 	struct build_result *res;
+	struct build_outcome *outcomes;
 	uint64_t mode;
 	size_t i;
 	int r = -1;
@@ -864,8 +855,11 @@ op_build_paths_with_results(struct session *s)
 		    "by frx-daemon", (unsigned long long)mode);
 		goto out;
 	}
+	outcomes = xcalloc(items.n + 1, sizeof(*outcomes));
+	(void)build_items(s, &items, outcomes);
 	for (i = 0; i < items.n; i++)
-		build_one_result(s, items.v[i], &res[i]);
+		build_one_result(s, items.v[i], &outcomes[i], &res[i]);
+	build_outcomes_free(outcomes, items.n);
 	if (work_done(s) < 0 || wire_write_u64(&s->conn, items.n) < 0)
 		goto out;
 	for (i = 0; i < items.n; i++)

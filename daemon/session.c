@@ -431,6 +431,7 @@ op_set_options(struct session *s)
 	s->keep_failed = cfg.keep_failed || v[0] != 0;
 	s->verbosity = (int)v[3];
 	s->max_silent = client_limit(s, cfg.max_silent, v[5]);
+	build_set_options(s, v[1], v[4], v[10]);
 	if (PROTO_MINOR(s->version) >= 12) {
 		if (wire_read_u64(&s->conn, &n) < 0)
 			return ARGS_FAILED;
@@ -829,37 +830,11 @@ split_outputs(const char *list, struct strv *names)
 	free(copy);
 }
 
-/* "<drv>!<outputs>" or a plain path. */
-static int
-build_item(struct session *s, const char *item)
-{
-	const char *bang = strchr(item, '!');
-	struct strv outs = STRV_INIT;
-	char *drv;
-	int r;
-
-	if (!bang) {
-		size_t n = strlen(item);
-
-		/* Guix asks for a bare .drv to mean all of its outputs. */
-		if (s->guix && n > 4 && !strcmp(item + n - 4, ".drv"))
-			return build_derivation(s, item, NULL);
-		return build_ensure_path(s, item);
-	}
-	drv = xstrndup(item, (size_t)(bang - item));
-	split_outputs(bang + 1, &outs);
-	r = build_derivation(s, drv, outs.n ? &outs : NULL);
-	strv_free(&outs);
-	free(drv);
-	return r;
-}
-
 static int
 op_build_paths(struct session *s)
 {
 	struct strv items = STRV_INIT;
 	uint64_t mode = 0;
-	size_t i;
 	int r = -1;
 
 	if (wire_read_strings(&s->conn, &items) < 0)
@@ -875,9 +850,9 @@ op_build_paths(struct session *s)
 		    "by frx-daemon", (unsigned long long)mode);
 		goto out;
 	}
-	for (i = 0; i < items.n; i++)
-		if (build_item(s, items.v[i]) < 0)
-			goto out;
+	/* One graph for all items: independent derivations in parallel. */
+	if (build_items(s, &items, NULL) < 0)
+		goto out;
 	if (work_done(s) == 0 && wire_write_u64(&s->conn, 1) == 0)
 		r = 0;
 out:

@@ -1,11 +1,22 @@
 /*
  * store.c: the daemon's side of the store: canonicalising new objects,
- * moving them in and registering them as one step, path locks, and the
- * clean-up after a crash.
+ * moving them in and registering them as one step, and the clean-up
+ * after a crash.
+ *
+ * Registration journal: before an object is renamed to its store path,
+ * its path is appended to the journal of the session process, one of
+ * <state>/pending/<n> that the process holds fcntl-locked while it lives;
+ * the journal is cleared once the transaction has committed or been
+ * rolled back.  A process killed in between leaves the path in its
+ * journal, and the next start (or the next process to take that
+ * journal) removes it unless it did get registered.  Only journalled
+ * paths and our own temporary names are ever swept, never anything else
+ * in the store.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +46,6 @@ struct canon {
 
 static int canon_at(struct canon *c, int dirfd, const char *name,
     const char *path);
-static int mark_pending(const char *path);
-static void unmark_pending(const char *path);
 
 static void
 note_link(struct canon *c, const struct stat *st, const char *path)
@@ -127,7 +136,9 @@ canon_at(struct canon *c, int dirfd, const char *name, const char *path)
 	} else {
 		mode = st.st_mode & S_IXUSR ? 0555 : 0444;
 	}
-	if (r == 0 && geteuid() == 0 && fchown(fd, 0, 0) < 0)
+	/* Objects the daemon made itself are root's already. */
+	if (r == 0 && (st.st_uid != 0 || st.st_gid != 0) && geteuid() == 0 &&
+	    fchown(fd, 0, 0) < 0)
 		r = frx_seterr_errno("%s: chown", path);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = frx_seterr_errno("%s: chmod", path);
@@ -172,9 +183,314 @@ store_remove_invalid(struct db *db, const char *path)
 	return remove_tree(path);
 }
 
+/* ---- the registration journal ---- */
+
+/*
+ * The journal is rewritten in place, never truncated: on a file system
+ * with online discard, freeing and reallocating its block for every
+ * build costs more than the rest of the registration.  Its records are
+ * lines; an empty line ends them.
+ */
+static int journal = -1;
+static char *journal_path;
+static off_t journal_end;
+
+static int
+lock_whole(int fd, short type, int wait)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	while (fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl) < 0)
+		if (!wait || errno != EINTR)
+			return -1;
+	return 0;
+}
+
+static void sweep_journal(struct db *db, int fd, const char *name);
+
+/*
+ * The journal of this process, taken on first use: the first of
+ * <state>/pending/0, 1, ... that no live process holds, cleaned of what
+ * a dead holder left.  The files stay, so that a session does not create
+ * and remove one every time.
+ */
+static int
+journal_fd(struct db *db)
+{
+	int i, fd;
+
+	if (journal >= 0)
+		return journal;
+	for (i = 0; i < 4096; i++) {
+		journal_path = xasprintf("%s/pending/%d", cfg.statedir, i);
+		fd = open(journal_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			frx_seterr_errno("%s: open", journal_path);
+			free(journal_path);
+			journal_path = NULL;
+			return -1;
+		}
+		if (lock_whole(fd, F_WRLCK, 0) == 0)
+			break;
+		close(fd);
+		free(journal_path);
+		journal_path = NULL;
+	}
+	if (journal_path == NULL)
+		return frx_seterr("%s/pending: every journal is in use",
+		    cfg.statedir);
+	journal = fd;
+	sweep_journal(db, journal, journal_path);
+	journal_end = 0;
+	return journal;
+}
+
+static int
+journal_add(struct db *db, const char *path)
+{
+	char *line;
+	size_t n;
+	int fd = journal_fd(db);
+
+	if (fd < 0)
+		return -1;
+	line = xasprintf("%s\n\n", path);
+	n = strlen(line);
+	/* The record and a new end mark; the next record overwrites it. */
+	if (pwrite(fd, line, n, journal_end) != (ssize_t)n) {
+		free(line);
+		return frx_seterr_errno("%s: write", journal_path);
+	}
+	journal_end += (off_t)n - 1;
+	free(line);
+	return 0;
+}
+
+static void
+journal_clear(void)
+{
+	if (journal < 0)
+		return;
+	if (pwrite(journal, "\n", 1, 0) != 1)
+		dlog("warning", "%s: cannot clear: %s", journal_path,
+		    strerror(errno));
+	journal_end = 0;
+}
+
+void
+store_session_end(void)
+{
+	if (journal < 0)
+		return;
+	close(journal);
+	journal = -1;
+	free(journal_path);
+	journal_path = NULL;
+}
+
+/* ---- copying an object in from another file system ---- */
+
+static int copy_at(int sfd, const char *sname, int dfd, const char *dname,
+    const char *path);
+
+static int
+copy_data(int in, int out, const char *path)
+{
+	static char chunk[1 << 17];
+	ssize_t n;
+
+	while ((n = read(in, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return frx_seterr_errno("%s: read", path);
+		if (write_full(out, chunk, (size_t)n) < 0)
+			return frx_seterr_errno("%s: write", path);
+	}
+	return 0;
+}
+
+static int
+copy_dir(int sfd, int dfd, const char *path)
+{
+	DIR *d;
+	struct dirent *e;
+	char *sub;
+	int fd, r = 0;
+
+	fd = dup(sfd);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return frx_seterr_errno("%s: cannot read directory", path);
+	}
+	while (r == 0 && (errno = 0, e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		sub = xasprintf("%s/%s", path, e->d_name);
+		r = copy_at(sfd, e->d_name, dfd, e->d_name, sub);
+		free(sub);
+	}
+	if (r == 0 && errno)
+		r = frx_seterr_errno("%s: cannot read directory", path);
+	closedir(d);
+	return r;
+}
+
+/* Copy one canonical entry: its mode, owner and mtime come along. */
+static int
+copy_at(int sfd, const char *sname, int dfd, const char *dname,
+    const char *path)
+{
+	struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
+	char target[4096];
+	struct stat st;
+	int in = -1, out = -1, r = -1;
+	ssize_t n;
+
+	if (fstatat(sfd, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return frx_seterr_errno("%s: stat", path);
+	if (S_ISLNK(st.st_mode)) {
+		n = readlinkat(sfd, sname, target, sizeof(target) - 1);
+		if (n < 0)
+			return frx_seterr_errno("%s: readlink", path);
+		target[n] = '\0';
+		if (symlinkat(target, dfd, dname) < 0 ||
+		    utimensat(dfd, dname, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			return frx_seterr_errno("%s: copy symlink", path);
+		return 0;
+	}
+	in = openat(sfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0)
+		return frx_seterr_errno("%s: open", path);
+	if (S_ISDIR(st.st_mode)) {
+		if (mkdirat(dfd, dname, 0700) < 0) {
+			frx_seterr_errno("%s: copy directory", path);
+			goto out;
+		}
+		out = openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (out < 0 || copy_dir(in, out, path) < 0) {
+			if (out < 0)
+				frx_seterr_errno("%s: copy directory", path);
+			goto out;
+		}
+	} else {
+		out = openat(dfd, dname, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (out < 0 || copy_data(in, out, path) < 0) {
+			if (out < 0)
+				frx_seterr_errno("%s: copy", path);
+			goto out;
+		}
+	}
+	if (fchmod(out, st.st_mode & 07777) < 0 || futimens(out, ts) < 0) {
+		frx_seterr_errno("%s: copy attributes", path);
+		goto out;
+	}
+	r = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return r;
+}
+
+/*
+ * A temporary name in the store directory.  It starts with the pid of
+ * the session (the process that finishes the registration), which is
+ * what the start-up sweep checks: ".frx-tmp-<session>-<what><n>".
+ */
+static pid_t stage_owner;
+
+void
+store_session_begin(void)
+{
+	stage_owner = getpid();
+}
+
+static char *
+stage_name(const char *what)
+{
+	static unsigned counter;
+
+	return xasprintf("%s/.frx-tmp-%ld-%s%ld-%u", cfg.storedir,
+	    (long)(stage_owner ? stage_owner : getpid()), what,
+	    (long)getpid(), counter++);
+}
+
+int
+store_stage_object(const char *src, char **staged)
+{
+	char *tmp = stage_name("run");
+
+	if (rename(src, tmp) == 0) {
+		*staged = tmp;
+		return 0;
+	}
+	if (errno != EXDEV) {
+		frx_seterr_errno("%s: cannot move into the store directory "
+		    "as %s", src, tmp);
+		free(tmp);
+		return -1;
+	}
+	if (copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src) < 0) {
+		(void)remove_tree(tmp);
+		free(tmp);
+		return -1;
+	}
+	*staged = tmp;
+	return 0;
+}
+
+/*
+ * Bring src into the store as path when a rename cannot (src is on
+ * another file system): copy it to a temporary name in the store
+ * directory, then rename that.
+ */
+static int
+copy_in(const char *src, const char *path)
+{
+	char *tmp = stage_name("copy");
+	int r;
+
+	r = copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = frx_seterr_errno("%s: cannot move into the store as %s",
+		    tmp, path);
+	if (r < 0)
+		(void)remove_tree(tmp);
+	else
+		(void)remove_tree(src);
+	free(tmp);
+	return r;
+}
+
+static int
+move_in(const char *src, const char *path)
+{
+	if (rename(src, path) == 0)
+		return 0;
+	if (errno == EXDEV)
+		return copy_in(src, path);
+	return frx_seterr_errno("%s: cannot move into the store as %s", src,
+	    path);
+}
+
 int
 store_add_objects(struct db *db, char **srcs, struct path_info *infos,
     size_t n)
+{
+	return store_add_objects_with(db, srcs, infos, n, NULL, NULL);
+}
+
+int
+store_add_objects_with(struct db *db, char **srcs, struct path_info *infos,
+    size_t n, int (*extra)(struct db *, void *), void *ctx)
 {
 	size_t i, moved = 0;
 
@@ -190,19 +506,15 @@ store_add_objects(struct db *db, char **srcs, struct path_info *infos,
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (store_remove_invalid(db, infos[i].path) < 0 ||
-		    mark_pending(infos[i].path) < 0)
+		    journal_add(db, infos[i].path) < 0 ||
+		    move_in(srcs[i], infos[i].path) < 0)
 			goto fail;
-		if (rename(srcs[i], infos[i].path) < 0) {
-			frx_seterr_errno("%s: cannot move into the store as "
-			    "%s", srcs[i], infos[i].path);
-			goto fail;
-		}
 		moved++;
 	}
-	if (db_register(db, infos, n) < 0 || db_commit(db) < 0)
+	if (db_register(db, infos, n) < 0 || (extra && extra(db, ctx) < 0) ||
+	    db_commit(db) < 0)
 		goto fail;
-	for (i = 0; i < n; i++)
-		unmark_pending(infos[i].path);
+	journal_clear();
 	return 0;
 fail:
 	{
@@ -212,84 +524,108 @@ fail:
 		/* Nothing half-registered: take the moved objects out again. */
 		for (i = 0; i < moved; i++)
 			(void)remove_tree(infos[i].path);
-		for (i = 0; i < n; i++)
-			unmark_pending(infos[i].path);
+		journal_clear();
 		frx_seterr("%s", msg);
 		free(msg);
 	}
 	return -1;
 }
 
-/*
- * Before an object is moved into the store a marker names it under
- * <state>/pending; the marker goes once the transaction is over.  A daemon
- * killed in between leaves the marker, and the next start removes the
- * object unless it did get registered.  Only marked paths and our own
- * temporary names are ever swept, never anything else in the store.
- */
-static char *
-pending_marker(const char *path)
-{
-	const char *base = strrchr(path, '/');
-
-	return xasprintf("%s/pending/%s", cfg.statedir, base ? base + 1 : path);
-}
-
-static int
-mark_pending(const char *path)
-{
-	char *m = pending_marker(path);
-	int r = write_file(m, "", 0, 0644);
-
-	free(m);
-	return r;
-}
-
-static void
-unmark_pending(const char *path)
-{
-	char *m = pending_marker(path);
-
-	(void)unlink(m);
-	free(m);
-}
+/* ---- recovery at start-up ---- */
 
 static void
 sweep_one(struct db *db, const char *path)
 {
+	int lock;
+
+	if (store_check_path(cfg.storedir, path) < 0)
+		return;		/* not ours to touch */
+	/* Someone alive is producing it right now: theirs to finish. */
+	lock = store_trylock_path(path);
+	if (lock < 0)
+		return;
 	if (db_is_valid(db, path) == 0) {
 		dlog("info", "removing %s: not registered (left by an "
 		    "interrupted operation)", path);
 		if (remove_tree(path) < 0)
 			dlog("warning", "%s", frx_errmsg());
 	}
+	store_unlock(lock);
+}
+
+/* Remove the unregistered paths a journal names, then clear it. */
+static void
+sweep_journal(struct db *db, int fd, const char *name)
+{
+	struct buf b = BUF_INIT;
+	char *line, *nl;
+
+	if (read_file(name, &b) < 0) {
+		dlog("warning", "%s", frx_errmsg());
+		return;
+	}
+	for (line = b.data; line && *line && *line != '\n'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;		/* cut short by the crash */
+		*nl = '\0';
+		sweep_one(db, line);
+	}
+	buf_free(&b);
+	if (pwrite(fd, "\n", 1, 0) != 1)
+		dlog("warning", "%s: cannot clear: %s", name, strerror(errno));
+}
+
+static void
+sweep_journals(struct db *db)
+{
+	char *dir = xasprintf("%s/pending", cfg.statedir), *path;
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	if (!(d = opendir(dir))) {
+		free(dir);
+		return;
+	}
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		path = xasprintf("%s/%s", dir, e->d_name);
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		/* A locked journal belongs to a session that still runs. */
+		if (fd >= 0 && lock_whole(fd, F_WRLCK, 0) == 0)
+			sweep_journal(db, fd, path);
+		if (fd >= 0)
+			close(fd);
+		free(path);
+	}
+	closedir(d);
+	free(dir);
+}
+
+/* .frx-tmp-<pid>-...: ours, and dead if the process is gone. */
+static int
+tmp_owner_alive(const char *name)
+{
+	long pid = strtol(name + 9, NULL, 10);
+
+	return pid > 0 && pid != (long)getpid() &&
+	    compat_proc_alive((pid_t)pid, 0);
 }
 
 static int
-sweep_store(struct db *db)
+sweep_store(void)
 {
-	char *dir = xasprintf("%s/pending", cfg.statedir), *path;
-	DIR *d;
 	struct dirent *e;
+	char *path;
+	DIR *d;
 
-	if ((d = opendir(dir))) {
-		while ((e = readdir(d))) {
-			if (e->d_name[0] == '.')
-				continue;
-			path = xasprintf("%s/%s", cfg.storedir, e->d_name);
-			sweep_one(db, path);
-			free(path);
-			path = xasprintf("%s/%s", dir, e->d_name);
-			(void)unlink(path);
-			free(path);
-		}
-		closedir(d);
-	}
-	free(dir);
 	if (!(d = opendir(cfg.storedir)))
 		return frx_seterr_errno("%s: cannot read", cfg.storedir);
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, ".frx-tmp-", 9) != 0)
+		if (strncmp(e->d_name, ".frx-tmp-", 9) != 0 ||
+		    tmp_owner_alive(e->d_name))
 			continue;
 		path = xasprintf("%s/%s", cfg.storedir, e->d_name);
 		dlog("info", "removing temporary %s", path);
@@ -301,43 +637,68 @@ sweep_store(struct db *db)
 	return 0;
 }
 
-/* Remove what dead builds left under <state>/builds. */
-static int
-sweep_builds(void)
+/*
+ * <state>/builds holds one build directory per build user (emptied
+ * before each build; emptied here too unless a session still holds the
+ * user), the kept directories of failed builds (failed-*, left alone),
+ * and, from older versions, whole build trees with a ledger.
+ */
+static void
+sweep_build_dir(const char *path, const char *name)
 {
-	char *dir = xasprintf("%s/builds", cfg.statedir), *path;
-	DIR *d;
+	char *ledger, *keep;
+	struct stat st;
+
+	if (!strncmp(name, "failed-", 7))
+		return;
+	if (name[0] >= '0' && name[0] <= '9' && strspn(name,
+	    "0123456789") == strlen(name)) {
+		/* Emptied by the next build as that user, which may be
+		 * running right now in a session that outlived a crash. */
+		return;
+	}
+	ledger = xasprintf("%s/ledger", path);
+	keep = xasprintf("%s/keep", path);
+	if (sandbox_recover(ledger) < 0)
+		dlog("warning", "%s", frx_errmsg());
+	if (stat(keep, &st) < 0) {
+		dlog("info", "removing leftover build directory %s", path);
+		if (remove_tree(path) < 0)
+			dlog("warning", "%s", frx_errmsg());
+	}
+	free(ledger);
+	free(keep);
+}
+
+static void
+sweep_dir(const char *sub, int roots)
+{
+	char *dir = xasprintf("%s/%s", cfg.statedir, sub), *path, *ledger;
 	struct dirent *e;
+	DIR *d;
 
 	if (!(d = opendir(dir))) {
 		free(dir);
-		return 0;
+		return;
 	}
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		char *ledger, *keep;
-		struct stat st;
-
 		path = xasprintf("%s/%s", dir, e->d_name);
-		ledger = xasprintf("%s/ledger", path);
-		keep = xasprintf("%s/keep", path);
-		if (sandbox_recover(ledger) < 0)
-			dlog("warning", "%s", frx_errmsg());
-		if (stat(keep, &st) < 0) {
-			/* Kept failed builds (--keep-failed) stay. */
-			dlog("info", "removing leftover build directory %s",
-			    path);
-			if (remove_tree(path) < 0)
+		if (!roots) {
+			sweep_build_dir(path, e->d_name);
+		} else {
+			ledger = xasprintf("%s/ledger", path);
+			if (sandbox_recover(ledger) < 0)
 				dlog("warning", "%s", frx_errmsg());
+			else if (remove_tree(path) < 0)
+				dlog("warning", "%s", frx_errmsg());
+			free(ledger);
 		}
-		free(ledger);
-		free(keep);
 		free(path);
 	}
 	closedir(d);
 	free(dir);
-	return 0;
 }
 
 int
@@ -345,47 +706,11 @@ store_recover(struct db *db)
 {
 	char *dir = xasprintf("%s/temproots", cfg.statedir);
 
-	sweep_builds();
+	sweep_dir("builds", 0);
+	sweep_dir("roots", 1);
 	(void)remove_tree(dir);	/* temporary roots die with the daemon */
 	(void)mkdirs(dir, 0755);
 	free(dir);
-	return sweep_store(db);
-}
-
-int
-store_lock_path(const char *path)
-{
-	char hashpart[33], *lock;
-	struct flock fl;
-	int fd;
-
-	if (store_hash_part(cfg.storedir, path, hashpart) < 0)
-		return -1;
-	lock = xasprintf("%s/locks/%s.lock", cfg.statedir, hashpart);
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		frx_seterr_errno("%s: open", lock);
-		free(lock);
-		return -1;
-	}
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	while (fcntl(fd, F_SETLKW, &fl) < 0) {
-		if (errno != EINTR) {
-			frx_seterr_errno("%s: lock", lock);
-			close(fd);
-			free(lock);
-			return -1;
-		}
-	}
-	free(lock);
-	return fd;
-}
-
-void
-store_unlock(int fd)
-{
-	if (fd >= 0)
-		close(fd);	/* closing drops the fcntl lock */
+	sweep_journals(db);
+	return sweep_store();
 }

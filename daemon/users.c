@@ -1,75 +1,170 @@
 /*
- * users.c: the build-user pool.  Build user i is uid (and gid)
- * cfg.uid_base + i; a session owns it while it holds the fcntl lock on
- * <state>/userpool/<uid>.  The lock dies with the session process, and a
- * build's processes die with its PID namespace (or jail) before the user
- * is released, so a user is never handed out while a process of its
- * previous build lives.
+ * users.c: the build-user pool.  Build user i is uid cfg.uid_base + i,
+ * with gid cfg.build_gid, or, by default, a gid equal to its uid: then
+ * no two builds share a group either, and one cannot read what another
+ * left group-readable.  There are cfg.nusers of them, as many as builds
+ * may run at once.
+ *
+ * A session owns user i while it holds the fcntl lock on
+ * <state>/userpool/<uid>.  The lock dies with the session process, but
+ * the build's processes die with its PID namespace (or jail) a little
+ * later, so the file also records "<pid> <start>" of the build's init
+ * while it runs.  A new owner refuses a user whose recorded process is
+ * still alive: a user is never handed out while a process of its
+ * previous build lives.  The record is cleared when the build has been
+ * torn down.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
 
+/* Open lock files of this process, one per user; -1 until needed.  An
+ * fcntl lock never conflicts with its own process, so the users this
+ * process holds are marked too. */
+static int *userfds;
+static char *mine;
+static int nuserfds;
+
+static int
+user_fd(int i)
+{
+	char *path;
+	int k;
+
+	if (nuserfds < cfg.nusers) {
+		userfds = xrealloc(userfds, cfg.nusers * sizeof(int));
+		mine = xrealloc(mine, cfg.nusers);
+		for (k = nuserfds; k < cfg.nusers; k++) {
+			userfds[k] = -1;
+			mine[k] = 0;
+		}
+		nuserfds = cfg.nusers;
+	}
+	if (userfds[i] >= 0)
+		return userfds[i];
+	path = xasprintf("%s/userpool/%ld", cfg.statedir,
+	    (long)cfg.uid_base + i);
+	userfds[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (userfds[i] < 0)
+		frx_seterr_errno("%s: open", path);
+	free(path);
+	return userfds[i];
+}
+
+static int
+lock_fd(int fd, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	return fcntl(fd, F_SETLK, &fl);
+}
+
+/* Does the record in fd name a process that still lives? */
+static int
+previous_build_lives(int fd)
+{
+	char text[64];
+	unsigned long long start;
+	long pid;
+	ssize_t n;
+
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	if (sscanf(text, "%ld %llu", &pid, &start) != 2 || pid <= 0)
+		return 0;
+	return compat_proc_alive((pid_t)pid, start);
+}
+
 static int
 try_user(int i, struct build_user *u)
 {
-	struct flock fl;
-	char *path;
-	int fd;
+	int fd = user_fd(i);
 
-	path = xasprintf("%s/userpool/%ld", cfg.statedir,
-	    (long)cfg.uid_base + i);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		frx_seterr_errno("%s: open", path);
-		free(path);
+	if (fd < 0)
 		return -1;
-	}
-	free(path);
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(fd, F_SETLK, &fl) < 0) {
-		close(fd);
+	if (mine[i])
+		return 0;
+	if (lock_fd(fd, F_WRLCK) < 0) {
 		if (errno == EACCES || errno == EAGAIN)
 			return 0;
-		return frx_seterr_errno("build user lock");
+		return frx_seterr_errno("build user %ld: lock",
+		    (long)cfg.uid_base + i);
 	}
+	if (previous_build_lives(fd)) {
+		(void)lock_fd(fd, F_UNLCK);
+		return 0;
+	}
+	mine[i] = 1;
+	u->slot = i;
 	u->uid = cfg.uid_base + i;
-	u->gid = u->uid;
-	u->lockfd = fd;
+	u->gid = cfg.build_gid ? cfg.build_gid : (gid_t)u->uid;
 	return 1;
 }
 
+/* The lowest free user, so that builds one at a time always run as
+ * the first (35001 by default). */
 int
-users_acquire(struct build_user *u)
+users_try_acquire(struct build_user *u)
 {
-	struct timespec ts = { 0, 50 * 1000 * 1000 };
-	int i, r, waited = 0;
+	int i, r;
 
-	for (;;) {
-		for (i = 0; i < cfg.nusers; i++) {
-			r = try_user(i, u);
-			if (r != 0)
-				return r < 0 ? -1 : 0;
-		}
-		if (!waited++)
-			dlog("info", "all %d build users are busy; waiting",
-			    cfg.nusers);
-		nanosleep(&ts, NULL);
-	}
+	u->slot = -1;
+	for (i = 0; i < cfg.nusers; i++)
+		if ((r = try_user(i, u)) != 0)
+			return r;
+	return 0;
+}
+
+/*
+ * The record is rewritten in place at a fixed size, never truncated, so
+ * that no build frees and reallocates a block (costly with discard).
+ */
+static void
+write_record(const struct build_user *u, long pid, unsigned long long start)
+{
+	char text[48], num[48];
+	int fd, n;
+
+	if (u->slot < 0 || (fd = user_fd(u->slot)) < 0)
+		return;
+	n = snprintf(num, sizeof(num), "%ld %llu", pid, start);
+	memset(text, ' ', sizeof(text));
+	memcpy(text, num, (size_t)n < sizeof(text) ? (size_t)n : 0);
+	text[sizeof(text) - 1] = '\n';
+	/* Without the record only the lock protects the user; say so. */
+	if (pwrite(fd, text, sizeof(text), 0) != (ssize_t)sizeof(text))
+		dlog("warning", "build user %ld: cannot record pid %ld: %s",
+		    (long)u->uid, pid, strerror(errno));
+}
+
+void
+users_note_process(const struct build_user *u, pid_t pid)
+{
+	write_record(u, (long)pid, compat_proc_start(pid));
 }
 
 void
 users_release(struct build_user *u)
 {
-	if (u->lockfd >= 0)
-		close(u->lockfd);
-	u->lockfd = -1;
+	int fd;
+
+	if (u->slot < 0)
+		return;
+	/* The build is torn down: nothing of it lives. */
+	write_record(u, 0, 0);
+	fd = user_fd(u->slot);
+	if (fd >= 0)
+		(void)lock_fd(fd, F_UNLCK);
+	mine[u->slot] = 0;
+	u->slot = -1;
 }

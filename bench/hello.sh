@@ -1,0 +1,73 @@
+#!/bin/sh
+# bench/hello.sh: GNU Hello 2.10 (configure, make, make check, make
+# install) built by frx-daemon in its sandbox, against the same builder
+# script with the same environment run bare on the host, as the same
+# uid, in a directory on the same file system (frx-bench bare-drv).
+#
+# Each round builds a new derivation (a harmless make variable carries a
+# salt), so nothing is reused; each of 5 rounds runs both, in alternating
+# order, and the medians are compared.  Needs Debian's hello_2.10.orig.tar.gz (set up
+# by scripts/setup-debian.sh) in FRX_SRC_CACHE (/var/cache/frx-sources).
+. "$(dirname "$0")/lib.sh"
+
+bench_init
+bench_start_frx
+frx_env
+SRC_CACHE=${FRX_SRC_CACHE:-/var/cache/frx-sources}
+TARBALL=$SRC_CACHE/hello_2.10.orig.tar.gz
+[ -f "$TARBALL" ] || die "$TARBALL missing: run scripts/setup-debian.sh"
+ROUNDS=5
+[ "$BENCH_SCALE" = 0 ] && ROUNDS=1
+CORES=$(nproc)
+FRX=$BENCH_TOP/$B/frx
+
+"$FRX" download "$TARBALL" hello-2.10.tar.gz >/dev/null ||
+    die "frx download failed"
+
+# Lower a salted GNU Hello; prints its derivation.
+hello_drv() {	# salt
+	cat >"$BENCH_DIR/hello-$1.scm" <<EOF
+(use-modules (frx packages) (frx packages hello))
+(package
+  (inherit hello)
+  (arguments (list #:make-flags '("FRX_BENCH_SALT=$1"))))
+EOF
+	"$FRX" build -n -f "$BENCH_DIR/hello-$1.scm" 2>"$BENCH_DIR/err" ||
+	    die "frx build -n: $(tail -3 "$BENCH_DIR/err")"
+}
+
+in_sandbox() {	# drv -> seconds
+	"$BENCH_BIN" realise "$FRX_TOP/sock" "$1!out" ||
+	    die "the sandboxed build of $1 failed (frx log $1)"
+}
+
+bare() {	# drv -> seconds
+	dir=$BENCH_DIR/bare-$(date +%s%N)
+	mkdir -p "$dir" && chmod 755 "$dir"
+	"$BENCH_BIN" bare-drv "$1" "$dir" 35001 "$CORES" ||
+	    die "the bare build of $1 failed"
+}
+
+i=0
+: >"$BENCH_DIR/t-frx"
+: >"$BENCH_DIR/t-bare"
+while [ $i -lt $ROUNDS ]; do
+	d1=$(hello_drv "s$i-$(date +%s%N)")
+	d2=$(hello_drv "b$i-$(date +%s%N)")
+	say "round $((i + 1)) of $ROUNDS"
+	# Which goes first alternates: a machine that gets busier or
+	# quieter during a round favours neither.
+	if [ $((i % 2)) -eq 0 ]; then
+		in_sandbox "$d1" >>"$BENCH_DIR/t-frx"
+		bare "$d2" >>"$BENCH_DIR/t-bare"
+	else
+		bare "$d2" >>"$BENCH_DIR/t-bare"
+		in_sandbox "$d1" >>"$BENCH_DIR/t-frx"
+	fi
+	i=$((i + 1))
+done
+tf=$(median <"$BENCH_DIR/t-frx")
+tb=$(median <"$BENCH_DIR/t-bare")
+result "GNU Hello build (s, median of $ROUNDS)" "$tf" "$tb" bare \
+    "$(calc 'b / a' "$tf" "$tb")" \
+    "sandbox overhead $(calc '100 * (a - b) / b' "$tf" "$tb")%"

@@ -1,0 +1,150 @@
+/*
+ * compat.c: the daemon's only kernel-specific code, kept small.
+ *
+ * Linux: a private mount namespace with a tmpfs for the sandbox roots,
+ * and process start times from /proc.  Elsewhere: the roots stay on disk
+ * and a process is alive while kill(pid, 0) says so.
+ */
+#ifdef __linux__
+#define _GNU_SOURCE	/* unshare */
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#ifdef __linux__
+
+/*
+ * The sandbox roots hold only mount points, a few generated files and
+ * the outputs until they are moved into the store; on an ext4 without a
+ * journal every build's dozens of short-lived inodes made inode
+ * allocation the largest single cost of a build.  In memory they cost
+ * next to nothing, and in a mount namespace of our own the host never
+ * sees the tmpfs, which goes away with the daemon's last process.  Host
+ * mounts still reach us (slave propagation), ours never reach the host.
+ */
+int
+compat_private_tmpfs(const char *dir)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		return frx_seterr_errno("unshare mount namespace");
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return frx_seterr_errno("make / a slave mount");
+	if (mount("frx-roots", dir, "tmpfs", MS_NOSUID | MS_NODEV,
+	    "mode=0700") < 0)
+		return frx_seterr_errno("%s: mount tmpfs", dir);
+	return 0;
+}
+
+/* Fields 3 (state) and 22 (start time) of /proc/<pid>/stat. */
+static int
+proc_stat(pid_t pid, char *state, unsigned long long *start)
+{
+	char path[64], text[1024], *p;
+	int fd, i;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	/* The command name may hold spaces and parentheses. */
+	p = strrchr(text, ')');
+	if (p == NULL || p[1] != ' ')
+		return -1;
+	*state = p[2];
+	for (i = 3, p += 2; i < 22 && p; i++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (p == NULL || sscanf(p, "%llu", start) != 1)
+		return -1;
+	return 0;
+}
+
+unsigned long long
+compat_proc_start(pid_t pid)
+{
+	unsigned long long start;
+	char state;
+
+	return proc_stat(pid, &state, &start) < 0 ? 0 : start;
+}
+
+int
+compat_proc_alive(pid_t pid, unsigned long long start)
+{
+	unsigned long long now;
+	char state;
+
+	if (proc_stat(pid, &state, &now) < 0)
+		return 0;
+	/* Once a namespace's init is a zombie, all of it is gone. */
+	return state != 'Z' && state != 'X' && (start == 0 || now == start);
+}
+
+int
+compat_die_with_parent(int sig)
+{
+	if (prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) < 0)
+		return frx_seterr_errno("prctl PR_SET_PDEATHSIG");
+	return 0;
+}
+
+void
+compat_set_name(const char *name)
+{
+	(void)prctl(PR_SET_NAME, name, 0, 0, 0);	/* cosmetic */
+}
+
+#else
+
+int
+compat_die_with_parent(int sig)
+{
+	(void)sig;
+	return 0;	/* XXX: a runner outlives a crashed session here */
+}
+
+void
+compat_set_name(const char *name)
+{
+	(void)name;
+}
+
+int
+compat_private_tmpfs(const char *dir)
+{
+	errno = ENOSYS;
+	return frx_seterr_errno("%s: no private tmpfs on this system", dir);
+}
+
+unsigned long long
+compat_proc_start(pid_t pid)
+{
+	(void)pid;
+	return 0;
+}
+
+int
+compat_proc_alive(pid_t pid, unsigned long long start)
+{
+	(void)start;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+#endif

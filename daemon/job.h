@@ -1,0 +1,64 @@
+/*
+ * job.h: one build, as the session (job.c) and the runner it forks
+ * (runner.c) both see it.  Private to those two files.
+ */
+#ifndef FRX_JOB_H
+#define FRX_JOB_H
+
+#include "daemon.h"
+
+#define TAIL_LINES 10
+
+/* What the runner reports about one output. */
+struct staged {
+	char *src;		/* staged in the store directory */
+	struct hash nar_hash;
+	uint64_t nar_size;
+	struct strv refs;
+};
+
+struct job {
+	struct session *s;
+	char *drvpath;
+	const struct drv *d;
+	struct build_user user;
+	struct strv inputs;	/* closure of the inputs */
+	pid_t runner;
+	int logfd;		/* the builder's output, passed on */
+	int resfd;		/* the runner's report */
+	struct buf report;
+	int runner_status;
+	int ended;
+	int reaped;
+	struct buf tail[TAIL_LINES];
+	size_t ntail;
+	struct buf partial;
+	int timeout, max_silent;
+	int fetch_result;	/* built-in fetch: done in the session */
+	int builtin;
+	/* From the report. */
+	int started;
+	int status;
+	int killed_for;		/* 't' timeout, 's' silence, 'c' client */
+	uid_t obs_uid;
+	gid_t obs_gid;
+	char *obs_host;
+	int64_t start, end;
+	char *error;
+	char *kept;
+	char *logpath;
+	struct staged *out;	/* per output */
+};
+
+/*
+ * The runner: a child of the session that carries out one build (see
+ * runner.c) and writes its report to res; the builder's output goes to
+ * fwd as it comes.  Never returns.
+ */
+void runner_main(struct job *j, int fwd, int res) __attribute__((noreturn));
+/* The build user's build directory, made if needed and emptied. */
+int prepare_tmp(const char *tmp, const struct build_user *u);
+/* Remove what is inside dir, keeping dir. */
+int empty_dir(const char *dir);
+
+#endif

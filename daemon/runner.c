@@ -1,0 +1,670 @@
+/*
+ * runner.c: the runner, the process the session forks for one build.
+ * It makes the build's directories and log, starts the builder in the
+ * sandbox, compresses the log while passing it on to the session,
+ * enforces the time limits, and once the builder is gone checks,
+ * canonicalises, scans and hashes the outputs, stages them under
+ * temporary names in the store directory, tears the sandbox down and
+ * writes its report ("key length\nbytes\n" fields) for the session,
+ * which registers the outputs (job.c).
+ *
+ * Directories: the sandbox root is <rootsdir>/<hash>-<pid>-<n>/root, in
+ * memory when the daemon could make its private tmpfs; the build
+ * directory (the builder's /tmp) is <state>/builds/<uid>, one per build
+ * user, emptied before and after each build, and renamed to
+ * <state>/builds/failed-<hash>-<pid>-<n> when a failed build is kept.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../lib/nar.h"
+#include "../lib/refs.h"
+#include "../lib/store.h"
+#include "../sandbox/sandbox.h"
+#include "job.h"
+
+static unsigned buildcounter;
+
+struct run {
+	struct job *j;
+	char *top;		/* <rootsdir>/<id>: holds root and ledger */
+	char *root;
+	char *ledger;
+	char *tmp;		/* <state>/builds/<uid> */
+	int tmp_ready;
+	char *hostname;
+	struct strv outpaths;
+	struct buildlog *log;
+	struct sandbox *sb;
+	int logfd;		/* read end of the builder's stdout/err */
+	int fwd;		/* to the session */
+	int64_t start_ms, last_ms;
+	int status;
+	int killed_for;
+	int started;
+	int reported_error;
+	struct buf report;
+};
+
+static volatile sig_atomic_t run_cancel;
+static int run_sigpipe[2] = { -1, -1 };
+
+static void
+run_on_term(int sig)
+{
+	(void)sig;
+	run_cancel = 1;
+}
+
+static void
+run_on_chld(int sig)
+{
+	int saved = errno;
+	char c = 0;
+
+	(void)sig;
+	(void)write(run_sigpipe[1], &c, 1);
+	errno = saved;
+}
+
+static void
+put(struct buf *b, const char *key, const char *val, size_t n)
+{
+	buf_printf(b, "%s %zu\n", key, n);
+	buf_add(b, val, n);
+	buf_addc(b, '\n');
+}
+
+static void
+puts_(struct buf *b, const char *key, const char *val)
+{
+	put(b, key, val, strlen(val));
+}
+
+static void
+putn(struct buf *b, const char *key, long long v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", v);
+	puts_(b, key, num);
+}
+
+/* Signals and descriptors of the runner, apart from the session's. */
+static int
+run_signals(void)
+{
+	struct sigaction sa;
+	int i;
+
+	if (pipe(run_sigpipe) < 0)
+		return frx_seterr_errno("pipe");
+	for (i = 0; i < 2; i++) {
+		(void)fcntl(run_sigpipe[i], F_SETFD, FD_CLOEXEC);
+		(void)fcntl(run_sigpipe[i], F_SETFL, O_NONBLOCK);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sa.sa_handler = run_on_chld;
+	if (sigaction(SIGCHLD, &sa, NULL) < 0)
+		return frx_seterr_errno("sigaction");
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = run_on_term;
+	if (sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0)
+		return frx_seterr_errno("sigaction");
+	return compat_die_with_parent(SIGTERM);
+}
+
+static char *
+build_hostname(const char *drvpath, const struct drv *d)
+{
+	const char *name = drv_get_env(d, "name");
+	char hashpart[33];
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	if (!name)
+		name = "unnamed";
+	(void)store_hash_part(cfg.storedir, drvpath, hashpart);
+	buf_adds(&b, "frx-build-");
+	for (i = 0; name[i] && b.len < 40; i++) {
+		char c = name[i];
+
+		/* The package name, without its version. */
+		if (c == '-' && name[i + 1] >= '0' && name[i + 1] <= '9')
+			break;
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+			c = '-';
+		buf_addc(&b, c);
+	}
+	buf_printf(&b, "-%.8s", hashpart);
+	return buf_steal(&b);
+}
+
+int
+empty_dir(const char *dir)
+{
+	struct dirent *e;
+	char *path;
+	DIR *d;
+	int r = 0;
+
+	if (!(d = opendir(dir)))
+		return frx_seterr_errno("%s: cannot read", dir);
+	while (r == 0 && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		path = xasprintf("%s/%s", dir, e->d_name);
+		r = remove_tree(path);
+		free(path);
+	}
+	closedir(d);
+	return r;
+}
+
+/*
+ * The build directory of the build user: made once, owned by the user,
+ * and empty when a build starts.  Its parent <state>/builds is 0711, so
+ * only the built-in fetcher, which runs as the build user outside any
+ * sandbox, reaches it there.
+ */
+int
+prepare_tmp(const char *tmp, const struct build_user *u)
+{
+	struct stat st;
+
+	if (lstat(tmp, &st) == 0 && !S_ISDIR(st.st_mode) &&
+	    remove_tree(tmp) < 0)
+		return -1;
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return frx_seterr_errno("%s: mkdir", tmp);
+	if (empty_dir(tmp) < 0)
+		return frx_preferr("cannot empty the build directory");
+	if (chown(tmp, u->uid, u->gid) < 0 || chmod(tmp, 0700) < 0)
+		return frx_seterr_errno("%s: chown", tmp);
+	return 0;
+}
+
+static int
+run_dirs(struct run *r)
+{
+	char hashpart[33];
+
+	(void)store_hash_part(cfg.storedir, r->j->drvpath, hashpart);
+	r->top = xasprintf("%s/%.12s-%ld-%u", cfg.rootsdir, hashpart,
+	    (long)getpid(), buildcounter++);
+	r->root = xasprintf("%s/root", r->top);
+	/* A root in memory vanishes with the daemon: nothing to recover. */
+	if (!cfg.roots_in_memory)
+		r->ledger = xasprintf("%s/ledger", r->top);
+	if (mkdir(r->top, 0700) < 0)
+		return frx_seterr_errno("%s: mkdir", r->top);
+	r->tmp = xasprintf("%s/builds/%ld", cfg.statedir,
+	    (long)r->j->user.uid);
+	if (prepare_tmp(r->tmp, &r->j->user) < 0)
+		return -1;
+	r->tmp_ready = 1;
+	return 0;
+}
+
+static void
+env_set(struct strv *env, const char *key, const char *value)
+{
+	size_t i, k = strlen(key);
+
+	for (i = 0; i < env->n; i++)
+		if (!strncmp(env->v[i], key, k) && env->v[i][k] == '=') {
+			free(env->v[i]);
+			env->v[i] = xasprintf("%s=%s", key, value);
+			return;
+		}
+	strv_addn(env, xasprintf("%s=%s", key, value));
+}
+
+static void
+make_env(const struct job *j, struct strv *env)
+{
+	char cores[16];
+	size_t i;
+
+	snprintf(cores, sizeof(cores), "%d", j->s->cores > 0 ? j->s->cores :
+	    cfg.cores);
+	env_set(env, "PATH", "/path-not-set");
+	env_set(env, "HOME", "/homeless-shelter");
+	env_set(env, "NIX_STORE", cfg.storedir);
+	env_set(env, "NIX_BUILD_CORES", cores);
+	for (i = 0; i < j->d->nenv; i++)
+		env_set(env, j->d->env[i].key, j->d->env[i].value);
+	/* The host's TMPDIR means nothing inside: the build's is /tmp. */
+	env_set(env, "NIX_BUILD_TOP", "/tmp");
+	env_set(env, "TMPDIR", "/tmp");
+	env_set(env, "TEMPDIR", "/tmp");
+	env_set(env, "TMP", "/tmp");
+	env_set(env, "TEMP", "/tmp");
+	env_set(env, "PWD", "/tmp");
+	env_set(env, "NIX_LOG_FD", "2");
+	env_set(env, "TERM", "xterm-256color");
+}
+
+static char **
+strv_nullterm(const struct strv *s)
+{
+	char **v = xcalloc(s->n + 1, sizeof(char *));
+
+	memcpy(v, s->v, s->n * sizeof(char *));
+	return v;
+}
+
+static int
+run_spec(struct run *r, struct sandbox_plan *plan, struct strv *env,
+    struct strv *argv, struct plan_params *pp)
+{
+	const struct job *j = r->j;
+	size_t i;
+
+	memset(pp, 0, sizeof(*pp));
+	pp->storedir = cfg.storedir;
+	pp->host_paths = &cfg.host_paths;
+	pp->inputs = &j->inputs;
+	pp->outputs = &r->outpaths;
+	pp->uid = j->user.uid;
+	pp->gid = j->user.gid;
+	pp->hostname = r->hostname;
+	pp->network = drv_is_fixed(j->d);
+	pp->builddir = r->tmp;
+	if (plan_make(pp, plan) < 0)
+		return -1;
+	make_env(j, env);
+	strv_add(argv, j->d->builder);
+	for (i = 0; i < j->d->args.n; i++)
+		strv_add(argv, j->d->args.v[i]);
+	return 0;
+}
+
+static int
+run_sandbox(struct run *r)
+{
+	struct sandbox_plan plan = { NULL, 0 };
+	struct plan_params pp;
+	struct sandbox_spec spec;
+	struct strv env = STRV_INIT, argv = STRV_INIT;
+	char **envp = NULL, **av = NULL;
+	int pipefd[2] = { -1, -1 }, rc = -1;
+
+	if (run_spec(r, &plan, &env, &argv, &pp) < 0)
+		goto out;
+	envp = strv_nullterm(&env);
+	av = strv_nullterm(&argv);
+	if (pipe(pipefd) < 0) {
+		frx_seterr_errno("pipe");
+		goto out;
+	}
+	(void)fcntl(pipefd[0], F_SETFD, FD_CLOEXEC);
+	(void)fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
+	memset(&spec, 0, sizeof(spec));
+	spec.root = r->root;
+	spec.plan = &plan;
+	spec.uid = r->j->user.uid;
+	spec.gid = r->j->user.gid;
+	spec.hostname = r->hostname;
+	spec.network = pp.network;
+	spec.cwd = "/tmp";
+	spec.argv = av;
+	spec.envp = envp;
+	spec.log_fd = pipefd[1];
+	spec.ledger = r->ledger;
+	r->start_ms = r->last_ms = now_ms();
+	putn(&r->report, "start", now_s());
+	if (sandbox_start(&spec, &r->sb) < 0) {
+		frx_preferr("cannot build '%s': sandbox setup failed",
+		    r->j->drvpath);
+		goto out;
+	}
+	users_note_process(&r->j->user, sandbox_pid(r->sb));
+	r->started = 1;
+	buf_printf(&r->report, "started 0\n\n");
+	putn(&r->report, "uid", (long long)sandbox_observed_uid(r->sb));
+	putn(&r->report, "gid", (long long)sandbox_observed_gid(r->sb));
+	puts_(&r->report, "host", sandbox_observed_hostname(r->sb));
+	dlog("info", "building %s as uid %ld in %s (%s)", r->j->drvpath,
+	    (long)sandbox_observed_uid(r->sb),
+	    sandbox_observed_hostname(r->sb), sandbox_mode());
+	r->logfd = pipefd[0];
+	pipefd[0] = -1;
+	(void)fcntl(r->logfd, F_SETFL, O_NONBLOCK);
+	rc = 0;
+out:
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	plan_free(&plan);
+	free(envp);
+	free(av);
+	strv_free(&env);
+	strv_free(&argv);
+	return rc;
+}
+
+/* Pass what the builder wrote on: to the log file and the session.
+ * 0 data, 1 end of file, 2 nothing now. */
+static int
+run_read_log(struct run *r)
+{
+	char chunk[65536];
+	ssize_t n;
+
+	if (r->logfd < 0)
+		return 1;
+	n = read(r->logfd, chunk, sizeof(chunk));
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 2 : 1;
+	if (n == 0) {
+		close(r->logfd);
+		r->logfd = -1;
+		return 1;
+	}
+	buildlog_write(r->log, chunk, (size_t)n);
+	/* A session that went away is not waited for. */
+	(void)write_full(r->fwd, chunk, (size_t)n);
+	r->last_ms = now_ms();
+	return 0;
+}
+
+static void
+run_kill(struct run *r, int why)
+{
+	if (!r->killed_for)
+		r->killed_for = why;
+	if (sandbox_kill(r->sb) < 0)
+		dlog("error", "%s: %s", r->j->drvpath, frx_errmsg());
+}
+
+/* ms until a limit expires (-1: none); kills when one has. */
+static int64_t
+run_limits(struct run *r)
+{
+	int64_t now = now_ms(), left = -1, t;
+
+	if (r->killed_for)
+		return -1;
+	if (run_cancel) {
+		run_kill(r, 'c');
+		return -1;
+	}
+	if (r->j->timeout > 0) {
+		t = r->start_ms + (int64_t)r->j->timeout * 1000 - now;
+		if (t <= 0) {
+			run_kill(r, 't');
+			return -1;
+		}
+		left = t;
+	}
+	if (r->j->max_silent > 0) {
+		t = r->last_ms + (int64_t)r->j->max_silent * 1000 - now;
+		if (t <= 0) {
+			run_kill(r, 's');
+			return -1;
+		}
+		if (left < 0 || t < left)
+			left = t;
+	}
+	return left;
+}
+
+/* Until the builder is gone: its log, its limits, cancellation. */
+static int
+run_wait(struct run *r)
+{
+	struct pollfd pfd[2];
+	char drain[64];
+	int64_t left;
+	int st, n;
+
+	for (;;) {
+		n = sandbox_poll(r->sb, &st);
+		if (n < 0)
+			return -1;
+		if (n == 1)
+			break;
+		left = run_limits(r);
+		pfd[0].fd = run_sigpipe[0];
+		pfd[0].events = POLLIN;
+		pfd[1].fd = r->logfd;
+		pfd[1].events = POLLIN;
+		n = poll(pfd, r->logfd >= 0 ? 2 : 1, left < 0 ? 1000 :
+		    left > 1000 ? 1000 : (int)left + 1);
+		if (n > 0 && pfd[0].revents)
+			while (read(run_sigpipe[0], drain, sizeof(drain)) > 0)
+				;
+		if (n > 0 && r->logfd >= 0 && pfd[1].revents)
+			(void)run_read_log(r);
+	}
+	/* The builder's processes are gone: what they wrote is in the
+	 * pipe (another build's fork may still hold the write end). */
+	while (run_read_log(r) == 0)
+		;
+	r->status = st;
+	return 0;
+}
+
+/* Compare a fixed output's hash with the declared one. */
+static int
+check_fixed(const char *drvpath, const char *src,
+    const struct drv_output *o)
+{
+	const char *algo = o->hash_algo;
+	int recursive = 0;
+	enum hash_algo a;
+	struct hash want, got;
+	char *w, *g;
+
+	if (!strncmp(algo, "r:", 2)) {
+		recursive = 1;
+		algo += 2;
+	}
+	if (hash_algo_parse(algo, &a) < 0 ||
+	    hash_parse(o->hash, 1, a, &want) < 0)
+		return frx_preferr("%s", drvpath);
+	if (recursive) {
+		uint64_t size;
+
+		if (a != HASH_SHA256)
+			return frx_seterr("%s: recursive %s outputs are not "
+			    "supported", drvpath, algo);
+		if (nar_hash_path(src, &got, &size) < 0)
+			return -1;
+	} else if (hash_file(a, src, &got) < 0) {
+		return -1;
+	}
+	if (want.len == got.len && !memcmp(want.d, got.d, got.len))
+		return 0;
+	w = hash_typed_base32(&want);
+	g = hash_typed_base32(&got);
+	frx_seterr("hash mismatch in fixed-output derivation '%s':\n"
+	    "  specified: %s\n     got:    %s", drvpath, w, g);
+	free(w);
+	free(g);
+	return -1;
+}
+
+/* One output: check, canonicalise, scan and hash it, then stage it. */
+static int
+run_output(struct run *r, size_t i, const struct strv *cands)
+{
+	const struct drv_output *o = &r->j->d->outputs[i];
+	char *src = xasprintf("%s%s", r->root, o->path), *staged = NULL;
+	unsigned long long size;
+	struct strv refs = STRV_INIT;
+	struct stat st;
+	struct hash h;
+	size_t k;
+	int rc = -1;
+
+	if (lstat(src, &st) < 0) {
+		frx_seterr("builder for '%s' failed to produce output path "
+		    "'%s'", r->j->drvpath, o->path);
+		goto out;
+	}
+	if (canonicalise_tree(src) < 0) {
+		frx_preferr("output '%s' of '%s'", o->path, r->j->drvpath);
+		goto out;
+	}
+	if ((drv_is_fixed(r->j->d) && check_fixed(r->j->drvpath, src,
+	    o) < 0) || refs_hash_scan_path(cfg.storedir, src, cands, &refs,
+	    &h, &size) < 0 || store_stage_object(src, &staged) < 0)
+		goto out;
+	putn(&r->report, "out", (long long)i);
+	puts_(&r->report, "src", staged);
+	put(&r->report, "hash", (const char *)h.d, h.len);
+	putn(&r->report, "size", (long long)size);
+	for (k = 0; k < refs.n; k++)
+		puts_(&r->report, "ref", refs.v[k]);
+	rc = 0;
+out:
+	free(src);
+	free(staged);
+	strv_free(&refs);
+	return rc;
+}
+
+static int
+run_outputs(struct run *r)
+{
+	const struct job *j = r->j;
+	struct strv cands = STRV_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < j->inputs.n; i++)
+		strv_add(&cands, j->inputs.v[i]);
+	for (i = 0; i < j->d->noutputs; i++)
+		strv_add(&cands, j->d->outputs[i].path);
+	for (i = 0; rc == 0 && i < j->d->noutputs; i++)
+		rc = run_output(r, i, &cands);
+	strv_free(&cands);
+	return rc;
+}
+
+/* Keep a failed build's directory under a name of its own. */
+static void
+run_keep(struct run *r)
+{
+	char hashpart[33];
+	char *kept;
+
+	(void)store_hash_part(cfg.storedir, r->j->drvpath, hashpart);
+	kept = xasprintf("%s/builds/failed-%.12s-%ld-%u", cfg.statedir,
+	    hashpart, (long)getpid(), buildcounter++);
+	if (rename(r->tmp, kept) < 0) {
+		dlog("warning", "%s: cannot keep %s: %s", r->j->drvpath,
+		    r->tmp, strerror(errno));
+	} else {
+		puts_(&r->report, "kept", kept);
+		r->tmp_ready = 0;
+	}
+	free(kept);
+}
+
+static int
+run_build(struct run *r)
+{
+	int ok;
+
+	if (run_dirs(r) < 0)
+		return -1;
+	r->hostname = build_hostname(r->j->drvpath, r->j->d);
+	r->log = buildlog_open(r->j->drvpath);
+	if (r->log == NULL) {
+		dlog("warning", "%s", frx_errmsg());
+	} else {
+		char *path = buildlog_path(r->j->drvpath);
+
+		puts_(&r->report, "log", path);
+		free(path);
+	}
+	if (run_sandbox(r) < 0)
+		return -1;
+	if (run_wait(r) < 0)
+		return -1;
+	putn(&r->report, "end", now_s());
+	putn(&r->report, "status", r->status);
+	if (r->killed_for) {
+		char k[2] = { (char)r->killed_for, 0 };
+
+		puts_(&r->report, "killed", k);
+	}
+	ok = !r->killed_for && WIFEXITED(r->status) &&
+	    WEXITSTATUS(r->status) == 0;
+	return ok ? run_outputs(r) : 1;
+}
+
+/* Tear down; a failure here is the build's failure too. */
+static int
+run_teardown(struct run *r, int rc)
+{
+	if (r->log && buildlog_close(r->log) < 0)
+		dlog("warning", "%s", frx_errmsg());
+	r->log = NULL;
+	if (r->sb && sandbox_destroy(r->sb) < 0) {
+		dlog("error", "%s: teardown: %s", r->j->drvpath,
+		    frx_errmsg());
+		if (rc == 0)
+			rc = -1;
+	}
+	r->sb = NULL;
+	if (rc != 0 && r->j->s->keep_failed && r->tmp_ready && r->started)
+		run_keep(r);
+	if (r->tmp_ready && empty_dir(r->tmp) < 0)
+		dlog("warning", "%s", frx_errmsg());
+	if (r->top && remove_tree(r->top) < 0)
+		dlog("warning", "%s", frx_errmsg());
+	return rc;
+}
+
+void
+runner_main(struct job *j, int fwd, int res)
+{
+	struct run r;
+	size_t i;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.j = j;
+	r.fwd = fwd;
+	r.logfd = -1;
+	for (i = 0; i < j->d->noutputs; i++)
+		strv_add(&r.outpaths, j->d->outputs[i].path);
+	close(j->s->conn.fd);	/* the client sees the session's end */
+	compat_set_name("frx-runner");
+	rc = run_signals();
+	if (rc == 0)
+		rc = run_build(&r);
+	if (rc < 0) {
+		puts_(&r.report, "error", frx_errmsg());
+		r.reported_error = 1;
+	}
+	rc = run_teardown(&r, rc);
+	if (rc < 0 && !r.reported_error)
+		puts_(&r.report, "error", frx_errmsg());
+	(void)write_full(res, r.report.data ? r.report.data : "",
+	    r.report.len);
+	/* The end of the report is the end of the build: close it now
+	 * rather than after the kernel has torn down our memory. */
+	close(res);
+	close(fwd);
+	_exit(0);
+}

@@ -1,0 +1,526 @@
+#!/usr/bin/env python3
+"""test-concurrency.py: concurrency, the build-user pool, locks, limits,
+logs and crash recovery of frx-daemon (issue 5).
+
+Starts a private daemon (its own store under /var/tmp, its own socket,
+build users from uid 35201 so that other daemons on the machine cannot
+disturb the process checks) and drives it with the raw protocol client
+of tests/proto/wireclient.py, which makes real derivations with
+/bin/sh builders.  Prints TAP lines ("ok N - ...").  Needs root.
+
+Environment: B (build directory, default build), FRX_DAEMON, FRX.
+"""
+
+import bz2
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "tests", "proto"))
+import wireclient as wc  # noqa: E402
+
+B = os.environ.get("B", "build")
+DAEMON = os.environ.get("FRX_DAEMON", os.path.join(TOP, B, "frx-daemon"))
+FRX = os.environ.get("FRX", os.path.join(TOP, B, "frx"))
+UID_BASE = 35201
+NUSERS = 2
+SYSTEM = os.uname().machine + "-linux"
+PATHS = "export PATH=/usr/bin:/bin; "
+
+n = 0
+failed = 0
+
+
+def check(desc, cond, detail=""):
+    global n, failed
+    n += 1
+    if cond:
+        print("ok %d - %s" % (n, desc))
+    else:
+        failed += 1
+        print("not ok %d - %s" % (n, desc))
+        for line in str(detail).splitlines()[-15:]:
+            print("#   " + line)
+    sys.stdout.flush()
+
+
+class Daemon:
+    """A private frx-daemon in a process group of its own."""
+
+    def __init__(self, top, *extra):
+        self.top = top
+        self.store = os.path.join(top, "store")
+        self.state = os.path.join(top, "var")
+        self.sock = os.path.join(top, "sock")
+        self.logname = os.path.join(top, "daemon.log")
+        self.proc = None
+        self.start(*extra)
+
+    def start(self, *extra):
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        log = open(self.logname, "a")
+        self.proc = subprocess.Popen(
+            [DAEMON, "--store-dir", self.store, "--state-dir", self.state,
+             "--socket", self.sock, "--max-jobs", str(NUSERS),
+             "--cores", "3", "--build-users-base", str(UID_BASE)] +
+            list(extra), stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        for _ in range(100):
+            if os.path.exists(self.sock):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("daemon did not start")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        with open(self.logname, errors="replace") as f:
+            return f.read()
+
+    def conn(self, options=True, **kw):
+        c = wc.Conn(self.sock, timeout=120)
+        if options:
+            set_options(c, **kw)
+        return c
+
+
+def set_options(c, keep_failed=0, max_jobs=NUSERS, max_silent=0,
+                cores=0, pairs=None):
+    """SetOptions with the fields this test cares about."""
+    c.w_u64(wc.OP["SetOptions"])
+    for v in (keep_failed, 0, 0, 3, max_jobs, max_silent, 1, 0, 0, 0,
+              cores, 0):
+        c.w_u64(v)
+    pairs = list((pairs or {}).items())
+    c.w_u64(len(pairs))
+    for k, v in pairs:
+        c.w_str(k)
+        c.w_str(v)
+    c.process_stderr()
+
+
+class Drvs:
+    """Derivations with /bin/sh builders, added through a connection."""
+
+    def __init__(self, d):
+        self.d = d
+        self.known = {}
+
+    def load(self, path):
+        return self.known[path]
+
+    def make(self, c, name, script, inputs=()):
+        drv = wc.Derivation(name, SYSTEM, "/bin/sh",
+                            ["-c", PATHS + script])
+        for inp in inputs:
+            drv.input_drvs[inp] = {"out"}
+        drv.fill_outputs(self.d.store, self.load)
+        path = c.add_text_to_store(name + ".drv", drv.aterm(),
+                                   drv.references())
+        self.known[path] = drv
+        return path, drv.outputs["out"][0]
+
+
+def build(c, items):
+    """BuildPaths; None on success, else the error text."""
+    try:
+        c.build_paths(items)
+        return None
+    except wc.DaemonError as e:
+        return e.message
+
+
+def times_of(out):
+    """The "start end" the timed builder wrote into its output."""
+    with open(out) as f:
+        a, b = f.read().split()[:2]
+    return float(a), float(b)
+
+
+def max_overlap(spans):
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans],
+                    key=lambda x: (x[0], x[1]))
+    cur = best = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def timed(tag, secs):
+    """A builder that sleeps and writes its start and end times."""
+    return ("s=$(date +%%s.%%N); sleep %s; e=$(date +%%s.%%N); "
+            "echo \"$s $e $(id -u) %s\" > $out" % (secs, tag))
+
+
+def uid_processes():
+    out = subprocess.run(["ps", "-eo", "uid=,pid=,args="],
+                         capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if l.split() and
+            UID_BASE <= int(l.split()[0]) < UID_BASE + 100]
+
+
+def wait_no_uid_processes(timeout=5):
+    end = time.time() + timeout
+    while time.time() < end:
+        left = uid_processes()
+        if not left:
+            return []
+        time.sleep(0.1)
+    return uid_processes()
+
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [l for l in f if path in l]
+
+
+# ---------------------------------------------------------------------
+
+def test_graph(d, drvs):
+    c = d.conn()
+    a, aout = drvs.make(c, "chain-a", timed("a", "0.5"))
+    b, bout = drvs.make(c, "chain-b", "cat %s > $out; %s" %
+                        (aout, timed("b", "0.2").replace("> $out",
+                                                         ">> $out")),
+                        inputs=[a])
+    ind = [drvs.make(c, "ind-%d" % i, timed(i, 1)) for i in range(4)]
+    t0 = time.time()
+    err = build(c, [b + "!out"] + [p + "!out" for p, _ in ind])
+    took = time.time() - t0
+    check("a graph of 6 derivations builds", err is None, err)
+    if err is not None:
+        return
+    with open(bout) as f:
+        lines = f.read().split("\n")
+    a_end = float(lines[0].split()[1])
+    b_start = float(lines[1].split()[0])
+    check("an input is built before the derivation that needs it",
+          a_end <= b_start, "%s vs %s" % (a_end, b_start))
+    spans = [times_of(o) for _, o in ind]
+    check("independent builds run in parallel, never more than "
+          "--max-jobs (%d) at once" % NUSERS,
+          max_overlap(spans) == NUSERS, spans)
+    check("4 one-second builds on 2 jobs take about 2 seconds, not 4 "
+          "(%.1f s)" % took, took < 3.6, took)
+    uids = sorted({open(o).read().split()[2] for _, o in ind})
+    check("parallel builds run as different build users (%s)" %
+          " ".join(uids), len(uids) == NUSERS and
+          all(UID_BASE <= int(u) < UID_BASE + NUSERS for u in uids), uids)
+    p, out = drvs.make(c, "cores", "echo $NIX_BUILD_CORES > $out")
+    c2 = d.conn(options=False)
+    err = build(c2, [p + "!out"])
+    check("NIX_BUILD_CORES is --cores (3)", err is None and
+          open(out).read().strip() == "3", err)
+    c2.close()
+    p, out = drvs.make(c, "cores2", "echo $NIX_BUILD_CORES > $out")
+    c3 = d.conn(cores=5)
+    err = build(c3, [p + "!out"])
+    check("a client's buildCores wins (5)", err is None and
+          open(out).read().strip() == "5", err)
+    c3.close()
+    c.close()
+
+
+def test_same_drv(d, drvs):
+    c = d.conn()
+    p, out = drvs.make(c, "shared", timed("shared", 1.5))
+    c.close()
+    results = [None, None]
+
+    def client(i):
+        cc = d.conn()
+        results[i] = build(cc, [p + "!out"])
+        cc.close()
+
+    ts = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+    for t in ts:
+        t.start()
+        time.sleep(0.2)
+    for t in ts:
+        t.join()
+    check("two clients asking for one derivation both succeed",
+          results == [None, None], results)
+    check("... and both see its output", os.path.exists(out))
+    builds = d.log().count("building %s as uid" % p)
+    check("... which was built once (%d)" % builds, builds == 1, builds)
+
+
+def test_pool(d, drvs):
+    c = d.conn()
+    jobs = [drvs.make(c, "pool-%d" % i, timed("p%d" % i, 1))
+            for i in range(5)]
+    c.close()
+    results = [None] * len(jobs)
+
+    def client(i):
+        cc = d.conn(max_jobs=1)
+        results[i] = build(cc, [jobs[i][0] + "!out"])
+        cc.close()
+
+    ts = [threading.Thread(target=client, args=(i,))
+          for i in range(len(jobs))]
+    t0 = time.time()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    took = time.time() - t0
+    check("5 clients, 5 builds, %d build users: all succeed" % NUSERS,
+          results == [None] * len(jobs), results)
+    spans = [times_of(o) for _, o in jobs if os.path.exists(o)]
+    check("the builds queued for the users: at most %d at once" % NUSERS,
+          len(spans) == 5 and max_overlap(spans) <= NUSERS, spans)
+    check("... and the queue drained in about 3 s (%.1f s)" % took,
+          took < 5.0, took)
+    uids = {open(o).read().split()[2] for _, o in jobs if os.path.exists(o)}
+    check("only the pool's uids were used (%s)" % " ".join(sorted(uids)),
+          uids <= {str(UID_BASE + i) for i in range(NUSERS)}, uids)
+
+
+def test_limits(d, drvs):
+    c = d.conn(pairs={"timeout": "1"})
+    p, out = drvs.make(c, "too-long", "sleep 60 & sleep 60; touch $out")
+    t0 = time.time()
+    err = build(c, [p + "!out"])
+    took = time.time() - t0
+    check("a build over its timeout (per request, 1 s) fails in time "
+          "(%.1f s)" % took, err is not None and took < 5, err)
+    check("... and the error names the limit",
+          err is not None and "timed out after 1 seconds (timeout)" in err,
+          err)
+    left = wait_no_uid_processes()
+    check("... and the whole sandbox is gone (background sleep too)",
+          not left, left)
+    c.close()
+    c = d.conn(max_silent=1)
+    p, out = drvs.make(c, "silent", "echo started; sleep 60; touch $out")
+    t0 = time.time()
+    err = build(c, [p + "!out"])
+    took = time.time() - t0
+    check("a build silent for longer than max-silent-time (1 s) fails "
+          "(%.1f s)" % took, err is not None and took < 5, err)
+    check("... and the error names the limit", err is not None and
+          "without output (max-silent-time)" in err, err)
+    check("... its output is not valid", not c.is_valid_path(out))
+    c.close()
+    c = d.conn()
+    rec = None
+    try:
+        c.w_u64(0x4672)
+        c.w_str(p)
+        c.process_stderr()
+        rec = c.r_str()
+    except (wc.DaemonError, EOFError) as e:
+        rec = str(e)
+    check("the build record says silent-timeout",
+          rec is not None and "status=silent-timeout" in rec, rec)
+    c.close()
+
+
+def test_disconnect(d, drvs):
+    c = d.conn()
+    p, out = drvs.make(c, "abandoned", "sleep 60 & echo x; sleep 60; "
+                       "touch $out")
+    c.w_u64(wc.OP["BuildPaths"])
+    c.w_strings([p + "!out"])
+    c.w_u64(0)
+    c.flush()
+    time.sleep(1.0)
+    running = uid_processes()
+    c.sock.close()
+    left = wait_no_uid_processes(timeout=5)
+    check("a build is running before its client hangs up", running,
+          running)
+    check("a client that hangs up cancels its build (no process left)",
+          not left, left)
+    check("... the daemon says so",
+          "%s: cancelled: its client went away" % p in d.log())
+    c = d.conn()
+    check("... and the output is not valid", not c.is_valid_path(out))
+    # Someone else waits: the build goes on and the other gets it.
+    p, out = drvs.make(c, "still-wanted", timed("w", 2))
+    c.close()
+    a = d.conn()
+    a.w_u64(wc.OP["BuildPaths"])
+    a.w_strings([p + "!out"])
+    a.w_u64(0)
+    a.flush()
+    time.sleep(0.5)
+    result = []
+
+    def waiter():
+        b = d.conn()
+        result.append(build(b, [p + "!out"]))
+        b.close()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.5)
+    a.sock.close()
+    t.join()
+    check("a build another client waits for survives the hang-up",
+          result == [None] and os.path.exists(out), result)
+    builds = d.log().count("building %s as uid" % p)
+    check("... and ran once (%d)" % builds, builds == 1, builds)
+
+
+def test_logs(d, drvs):
+    c = d.conn()
+    p, out = drvs.make(c, "chatty", "for i in 1 2 3; do echo line $i; "
+                       "done; echo to-stderr >&2; echo done > $out")
+    err = build(c, [p + "!out"])
+    check("a build that prints succeeds", err is None, err)
+    check("its log lines reach the client",
+          "line 2" in c.log and "to-stderr" in c.log, c.log[-5:])
+    base = os.path.basename(p)
+    logfile = os.path.join(d.state, "log", "drvs", base[:2],
+                           base[2:] + ".bz2")
+    text = None
+    if os.path.exists(logfile):
+        with bz2.open(logfile, "rt") as f:
+            text = f.read()
+    check("the log is kept, bzip2-compressed, where Nix reads it",
+          text == "line 1\nline 2\nline 3\nto-stderr\n", text)
+    env = dict(os.environ, FRX_STORE_DIR=d.store, FRX_STATE_DIR=d.state,
+               FRX_DAEMON_SOCKET=d.sock)
+    if os.access(FRX, os.X_OK):
+        for arg in (p, out):
+            r = subprocess.run([FRX, "log", arg], env=env,
+                               capture_output=True, text=True)
+            check("frx log %s prints it" % ("DRV" if arg == p else "OUT"),
+                  r.returncode == 0 and r.stdout == text,
+                  r.stdout + r.stderr)
+        r = subprocess.run([FRX, "log", d.store + "/" + "0" * 32 +
+                            "-none.drv"], env=env, capture_output=True,
+                           text=True)
+        check("frx log of a derivation without a log fails and says so",
+              r.returncode == 1 and "no build log" in r.stderr, r.stderr)
+    c.close()
+    c = d.conn(keep_failed=1)
+    p, out = drvs.make(c, "fails", "echo keep-me > kept.txt; exit 3")
+    err = build(c, [p + "!out"])
+    kept = [l for l in c.log if "keeping build directory" in l]
+    where = kept[0].split("'")[1] if kept else ""
+    check("--keep-failed keeps the build directory and says where",
+          err is not None and where and
+          os.path.exists(os.path.join(where, "kept.txt")), c.log[-3:])
+    c.close()
+
+
+def test_crash(d, drvs, top):
+    c = d.conn()
+    p, out = drvs.make(c, "interrupted", "echo before; sleep 2; "
+                       "echo after; echo ok > $out")
+    c.w_u64(wc.OP["BuildPaths"])
+    c.w_strings([p + "!out"])
+    c.w_u64(0)
+    c.flush()
+    time.sleep(1.0)
+    running = uid_processes()
+    d.stop(signal.SIGKILL)
+    c.sock.close()
+    check("a build is running when the daemon is killed (SIGKILL)",
+          running, running)
+    left = wait_no_uid_processes(timeout=5)
+    check("... its processes die with the daemon", not left, left)
+    # Leftovers a crash can leave: a temporary object in the store and
+    # a journal naming an object that never got registered.
+    junk = os.path.join(d.store, ".frx-tmp-999999-run1-0")
+    os.makedirs(junk)
+    fake = os.path.join(d.store, "a" * 32 + "-half-registered")
+    with open(fake, "w") as f:
+        f.write("x")
+    with open(os.path.join(d.state, "pending", "999999"), "w") as f:
+        f.write(fake + "\n\n")
+    d.start("--timeout", "4", "--build-group", str(UID_BASE + 50))
+    check("the restarted daemon removed the temporary object",
+          not os.path.exists(junk))
+    check("... and the journalled, unregistered object",
+          not os.path.exists(fake))
+    c = d.conn()
+    t0 = time.time()
+    err = build(c, [p + "!out"])
+    took = time.time() - t0
+    check("the interrupted derivation builds again: no stale lock "
+          "(%.1f s)" % took, err is None and took < 10, err)
+    check("... and its log is the new build's",
+          "before" in c.log and "after" in c.log, c.log[-3:])
+    left = [e for e in os.listdir(d.store) if e.startswith(".frx-tmp-")]
+    check("no temporary object is left in the store", not left, left)
+    g, gout = drvs.make(c, "group", "id -g > $out; id -G >> $out")
+    err = build(c, [g + "!out"])
+    check("--build-group gives the build that gid (%d)" % (UID_BASE + 50),
+          err is None and open(gout).read().split() ==
+          [str(UID_BASE + 50)] * 2, err or open(gout).read())
+    t, tout = drvs.make(c, "daemon-timeout", "sleep 30; touch $out")
+    err = build(c, [t + "!out"])
+    check("the daemon's --timeout (4 s) kills a build that runs longer",
+          err is not None and "timed out after 4 seconds" in err, err)
+    c.close()
+
+
+def main():
+    if os.geteuid() != 0:
+        print("1..0 # SKIP needs root")
+        return 0
+    if not os.access(DAEMON, os.X_OK):
+        print("1..0 # SKIP %s not built" % DAEMON)
+        return 0
+    # Not under /tmp: inside the sandbox /tmp is the build directory.
+    top = tempfile.mkdtemp(prefix="frx-conc.", dir="/var/tmp")
+    os.chmod(top, 0o755)
+    d = Daemon(top)
+    drvs = Drvs(d)
+    try:
+        for t in (test_graph, test_same_drv, test_pool, test_limits,
+                  test_disconnect, test_logs):
+            try:
+                t(d, drvs)
+            except (wc.DaemonError, wc.ProtocolError, EOFError,
+                    OSError) as e:
+                check("%s ran to its end" % t.__name__, False, repr(e))
+        try:
+            test_crash(d, drvs, top)
+        except (wc.DaemonError, wc.ProtocolError, EOFError, OSError,
+                RuntimeError) as e:
+            check("test_crash ran to its end", False, repr(e))
+    finally:
+        d.stop()
+        check("the daemon stopped", d.proc is None)
+        left = wait_no_uid_processes()
+        check("no process of the build users is left", not left, left)
+        check("no mount of the test is left", not mounts_under(top),
+              mounts_under(top))
+        if failed:
+            print("# daemon log (last lines):")
+            for line in d.log().splitlines()[-25:]:
+                print("#   " + line)
+        subprocess.run(["chmod", "-R", "u+w", top],
+                       stderr=subprocess.DEVNULL)
+        shutil.rmtree(top, ignore_errors=True)
+    print("1..%d" % n)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
