@@ -178,6 +178,10 @@ check_platform(const char *drvpath, const struct drv *d)
 {
 	if (is_builtin(d))
 		return 0;
+	if (!strncmp(d->builder, "builtin:", 8))
+		return frx_seterr("cannot build '%s': frx-daemon has no "
+		    "built-in builder '%s' (it has builtin:download and "
+		    "builtin:fetchurl)", drvpath, d->builder + 8);
 	if (strcmp(d->platform, cfg.system) != 0)
 		return frx_seterr("cannot build '%s': it is for '%s', and "
 		    "this machine is '%s'", drvpath, d->platform, cfg.system);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -417,6 +418,84 @@ roots_in_memory(void)
 	cfg.roots_in_memory = 1;
 }
 
+/* Strip trailing slashes: paths are computed from the store dir's text. */
+static void
+trim_slashes(char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+}
+
+/*
+ * Refuse at start-up what every build would refuse later: the mount plan
+ * checks the store dir and the host tool view against each other and
+ * against the directories the sandbox replaces (/tmp, /etc, /proc, /dev).
+ */
+static int
+check_config(void)
+{
+	struct strv none = STRV_INIT;
+	struct sandbox_plan plan = { NULL, 0 };
+	struct plan_params pp;
+	int r;
+
+	trim_slashes(cfg.storedir);
+	trim_slashes(cfg.statedir);
+	memset(&pp, 0, sizeof(pp));
+	pp.storedir = cfg.storedir;
+	pp.host_paths = &cfg.host_paths;
+	pp.inputs = &none;
+	pp.outputs = &none;
+	pp.uid = cfg.uid_base;
+	pp.gid = cfg.uid_base;
+	pp.hostname = "frx-build-check";
+	pp.builddir = cfg.statedir;
+	r = plan_make(&pp, &plan);
+	plan_free(&plan);
+	if (r < 0)
+		return frx_preferr("invalid configuration");
+	return 0;
+}
+
+/*
+ * One daemon per state directory.  The lock is an flock(2) on a file
+ * whose descriptor every session and runner inherits, so it is held
+ * while any process of a daemon lives, not only its listener: a second
+ * daemon, or a restart while the builds of a killed one still run, would
+ * otherwise sweep up the directories of builds that are running.
+ */
+static int
+lock_state(void)
+{
+	char *path = xasprintf("%s/daemon.lock", cfg.statedir), pid[32];
+	struct buf old = BUF_INIT;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT, 0644);
+	if (fd < 0) {
+		frx_seterr_errno("%s: open", path);
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		(void)read_file(path, &old);
+		frx_seterr("%s: another frx-daemon (pid %s), or a build it "
+		    "started, is still running with this state directory",
+		    cfg.statedir, old.len ? old.data : "unknown");
+		buf_free(&old);
+		close(fd);
+		free(path);
+		return -1;
+	}
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || write_full(fd, pid, strlen(pid)) < 0)
+		dlog("warning", "%s: %s", path, strerror(errno));
+	free(path);
+	return 0;	/* fd stays open for the daemon's whole life */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -429,7 +508,7 @@ main(int argc, char **argv)
 	if (geteuid() != 0)
 		dlog("warning", "not running as root: builds cannot drop to "
 		    "build users and will fail");
-	if (setup_dirs() < 0) {
+	if (check_config() < 0 || setup_dirs() < 0 || lock_state() < 0) {
 		dlog("fatal", "%s", frx_errmsg());
 		return 111;
 	}

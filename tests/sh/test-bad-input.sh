@@ -261,6 +261,20 @@ check "UTF-8 in a package file survives a C locale" \
     sh -c "test $rc -eq 0 &&
         printf 'h\303\251llo \344\270\226\347\225\214\n' | cmp -s - \"\$(cat '$T/utf8.out')/greeting\""
 
+# 11. Daemon configurations that cannot work are refused at start-up.
+"$B/frx-daemon" --socket "$T/second.sock" >/dev/null 2>"$T/second.err"
+rc=$?
+check "a second daemon on the same state directory is refused" \
+    sh -c "test $rc -eq 111 && grep -q 'another frx-daemon' '$T/second.err'"
+check "...and it left the first daemon's socket alone" \
+    test -S "$FRX_DAEMON_SOCKET"
+"$B/frx-daemon" --store-dir /tmp/frx-store-$$ --state-dir "$T/other" \
+    --socket "$T/other.sock" >/dev/null 2>"$T/tmpstore.err"
+rc=$?
+check "a store under /tmp is refused, with the reason" \
+    sh -c "test $rc -eq 111 && grep -q 'overlaps /tmp' '$T/tmpstore.err' &&
+        ! test -e /tmp/frx-store-$$"
+
 check "after everything: store consistent, no mount, no process" store_clean
 check "the daemon is still running" kill -0 "$daemon_pid"
 
