@@ -63,7 +63,7 @@ parse_build_args(int argc, char **argv, struct build_args *a)
 
 	memset(a, 0, sizeof(*a));
 	a->opts.verbosity = 3;
-	a->opts.max_jobs = 1;
+	a->opts.max_jobs = 0;	/* the daemon decides */
 	while ((c = getopt_long(argc, argv, "f:Kn", longopts, NULL)) != -1) {
 		if (cli_common_option(c, optarg))
 			continue;

@@ -87,7 +87,7 @@ default_host_paths(void)
 {
 	static const char *paths[] = {
 		"/bin", "/usr", "/lib", "/lib64", "/lib32", "/libx32",
-		"/sbin", "/etc/alternatives", NULL,
+		"/sbin", "/libexec", "/etc/alternatives", NULL,
 	};
 	int i;
 

@@ -188,7 +188,7 @@ static int
 set_options(struct client *cl, const struct client_options *o)
 {
 	struct conn *c = &cl->conn;
-	struct client_options def = { 0, 3, 1, 0, 0, 0 };
+	struct client_options def = { 0, 3, 0, 0, 0, 0 };
 	char num[32];
 	int npairs = 0;
 
@@ -199,7 +199,7 @@ set_options(struct client *cl, const struct client_options *o)
 	    wire_write_u64(c, 0) < 0 ||		/* keep going */
 	    wire_write_u64(c, 0) < 0 ||		/* try fallback */
 	    wire_write_u64(c, o->verbosity) < 0 ||
-	    wire_write_u64(c, o->max_jobs > 0 ? o->max_jobs : 1) < 0 ||
+	    wire_write_u64(c, o->max_jobs > 0 ? o->max_jobs : 0) < 0 ||
 	    wire_write_u64(c, o->max_silent_time) < 0 ||
 	    wire_write_u64(c, 1) < 0 ||		/* obsolete build hook */
 	    wire_write_u64(c, 0) < 0 ||		/* verbose build output */

@@ -26,7 +26,7 @@ struct client {
 struct client_options {
 	int keep_failed;
 	int verbosity;			/* 0..7 */
-	int max_jobs;
+	int max_jobs;			/* 0: as the daemon decides */
 	int max_silent_time;		/* seconds, 0 = none */
 	int timeout;			/* seconds, 0 = none */
 	int cores;
