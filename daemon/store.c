@@ -69,8 +69,13 @@ note_link(struct canon *c, const struct stat *st, const char *path)
 	c->n++;
 }
 
+/*
+ * Call fn(ctx, name, sub) for every entry but "." and ".." of the
+ * directory open at fd, sub being path/name; stops at the first error.
+ */
 static int
-canon_dir(struct canon *c, int fd, const char *path)
+each_entry(int fd, const char *path,
+    int (*fn)(void *ctx, const char *name, const char *sub), void *ctx)
 {
 	DIR *d;
 	struct dirent *e;
@@ -87,13 +92,34 @@ canon_dir(struct canon *c, int fd, const char *path)
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		sub = xasprintf("%s/%s", path, e->d_name);
-		r = canon_at(c, fd, e->d_name, sub);
+		r = fn(ctx, e->d_name, sub);
 		free(sub);
 	}
 	if (r == 0 && errno)
 		r = frx_seterr_errno("%s: cannot read directory", path);
 	closedir(d);
 	return r;
+}
+
+struct canon_walk {
+	struct canon *c;
+	int fd;
+};
+
+static int
+canon_entry(void *ctx, const char *name, const char *sub)
+{
+	struct canon_walk *w = ctx;
+
+	return canon_at(w->c, w->fd, name, sub);
+}
+
+static int
+canon_dir(struct canon *c, int fd, const char *path)
+{
+	struct canon_walk w = { c, fd };
+
+	return each_entry(fd, path, canon_entry, &w);
 }
 
 static int
@@ -313,31 +339,24 @@ copy_data(int in, int out, const char *path)
 	return 0;
 }
 
+struct copy_walk {
+	int sfd, dfd;
+};
+
+static int
+copy_entry(void *ctx, const char *name, const char *sub)
+{
+	struct copy_walk *w = ctx;
+
+	return copy_at(w->sfd, name, w->dfd, name, sub);
+}
+
 static int
 copy_dir(int sfd, int dfd, const char *path)
 {
-	DIR *d;
-	struct dirent *e;
-	char *sub;
-	int fd, r = 0;
+	struct copy_walk w = { sfd, dfd };
 
-	fd = dup(sfd);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return frx_seterr_errno("%s: cannot read directory", path);
-	}
-	while (r == 0 && (errno = 0, e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		sub = xasprintf("%s/%s", path, e->d_name);
-		r = copy_at(sfd, e->d_name, dfd, e->d_name, sub);
-		free(sub);
-	}
-	if (r == 0 && errno)
-		r = frx_seterr_errno("%s: cannot read directory", path);
-	closedir(d);
-	return r;
+	return each_entry(sfd, path, copy_entry, &w);
 }
 
 /* Copy one canonical entry: its mode, owner and mtime come along. */
