@@ -564,13 +564,21 @@ store_path_is_drv(const char *name)
 	return n > 4 && strcmp(name + n - 4, ".drv") == 0;
 }
 
+/* What an upload's NAR was, when it came as one: then neither its NAR
+ * hash nor (for recursive sha256) its content hash needs another pass. */
+struct nar_seen {
+	struct hash sha256;
+	uint64_t size;
+};
+
 /*
  * Give the object at tmp its place in the store as a content-addressed
  * path and register it; *pathp receives the path.  tmp is consumed.
  */
 static int
 add_ca_object(struct session *s, const char *name, const struct cam *m,
-    const struct strv *refs, char *tmp, char **pathp)
+    const struct strv *refs, char *tmp, const struct nar_seen *nar,
+    char **pathp)
 {
 	struct path_info pi;
 	struct hash h;
@@ -578,8 +586,11 @@ add_ca_object(struct session *s, const char *name, const struct cam *m,
 	int lock = -1, r = -1, v;
 
 	memset(&pi, 0, sizeof(pi));
-	if (store_check_name(name) < 0 ||
-	    content_hash(tmp, m->recursive, m->algo, &h) < 0)
+	if (store_check_name(name) < 0)
+		goto out;
+	if (nar && m->recursive && m->algo == HASH_SHA256)
+		h = nar->sha256;
+	else if (content_hash(tmp, m->recursive, m->algo, &h) < 0)
 		goto out;
 	if (m->text) {
 		path = store_make_text_path(cfg.storedir, name, &h, refs);
@@ -618,6 +629,10 @@ add_ca_object(struct session *s, const char *name, const struct cam *m,
 			strv_add(&pi.refs, refs->v[i]);
 		strv_sort(&pi.refs);
 		pi.ultimate = 0;
+		if (nar) {
+			pi.nar_hash = nar->sha256;
+			pi.nar_size = nar->size;
+		}
 		srcs[0] = tmp;
 		if (store_add_objects(s->db, srcs, &pi, 1) < 0)
 			goto out;
@@ -653,7 +668,8 @@ out:
 
 /* Receive framed data into tmp: raw bytes (flat, text) or a NAR. */
 static int
-receive_framed(struct session *s, const struct cam *m, const char *tmp)
+receive_framed(struct session *s, const struct cam *m, const char *tmp,
+    struct nar_seen *nar)
 {
 	struct frame_reader fr;
 	struct buf b = BUF_INIT;
@@ -661,7 +677,8 @@ receive_framed(struct session *s, const struct cam *m, const char *tmp)
 
 	frame_reader_init(&fr, &s->conn);
 	if (m->recursive) {
-		r = nar_restore(frame_read, &fr, tmp, NULL, NULL);
+		r = nar_restore(frame_read, &fr, tmp, &nar->sha256,
+		    &nar->size);
 		if (r < 0 && !s->conn.failed) {
 			char *msg = xstrdup(without_tmp_name(frx_errmsg(),
 			    tmp));
@@ -687,6 +704,7 @@ op_add_to_store_new(struct session *s)
 	struct strv refs = STRV_INIT;
 	char *name = NULL, *method = NULL, *tmp = NULL, *path = NULL;
 	uint64_t repair;
+	struct nar_seen nar;
 	struct cam m;
 	int bad, r = ARGS_FAILED;
 
@@ -709,14 +727,15 @@ op_add_to_store_new(struct session *s)
 		goto out;
 	}
 	tmp = store_tmp_name();
-	if (receive_framed(s, &m, tmp) < 0) {
+	if (receive_framed(s, &m, tmp, &nar) < 0) {
 		if (s->conn.failed)
 			r = ARGS_FAILED;
 		frx_preferr("cannot add '%s'", name);
 		(void)remove_tree(tmp);
 		goto out;
 	}
-	if (add_ca_object(s, name, &m, &refs, tmp, &path) < 0)
+	if (add_ca_object(s, name, &m, &refs, tmp, m.recursive ? &nar : NULL,
+	    &path) < 0)
 		goto out;
 	r = reply_path_and_info(s, path);
 out:
@@ -735,6 +754,7 @@ op_add_to_store_old(struct session *s)
 	struct strv none = STRV_INIT;
 	char *name = NULL, *algo = NULL, *tmp = NULL, *path = NULL;
 	uint64_t fixed, recursive;
+	struct nar_seen nar;
 	struct cam m;
 	struct stat st;
 	int r = ARGS_FAILED;
@@ -748,7 +768,8 @@ op_add_to_store_old(struct session *s)
 	m.recursive = !fixed || recursive;
 	tmp = store_tmp_name();
 	/* The NAR is part of the arguments: errors in it end the session. */
-	if (nar_restore(conn_source, &s->conn, tmp, NULL, NULL) < 0) {
+	if (nar_restore(conn_source, &s->conn, tmp, &nar.sha256,
+	    &nar.size) < 0) {
 		char *msg = xstrdup(without_tmp_name(frx_errmsg(), tmp));
 
 		frx_seterr("cannot add '%s': malformed NAR: %s", name, msg);
@@ -767,7 +788,8 @@ op_add_to_store_old(struct session *s)
 			goto out;
 		}
 	}
-	if (add_ca_object(s, name, &m, &none, tmp, &path) < 0)
+	/* Flat or not, what came is the NAR of the object. */
+	if (add_ca_object(s, name, &m, &none, tmp, &nar, &path) < 0)
 		goto out;
 	if (work_done(s) == 0 && wire_write_cstring(&s->conn, path) == 0)
 		r = 0;
@@ -802,7 +824,7 @@ op_add_text_to_store(struct session *s)
 	}
 	tmp = store_tmp_name();
 	if (write_file(tmp, text, len, 0644) < 0 ||
-	    add_ca_object(s, name, &m, &refs, tmp, &path) < 0)
+	    add_ca_object(s, name, &m, &refs, tmp, NULL, &path) < 0)
 		goto out;
 	if (work_done(s) == 0 && wire_write_cstring(&s->conn, path) == 0)
 		r = 0;
