@@ -8,6 +8,8 @@ DESTDIR ?=
 
 CC ?= cc
 CFLAGS ?= -O2 -g
+# lib/hashpipe.c hashes on a second thread.
+PTHREAD = -pthread
 WERROR ?= -Werror
 OS := $(shell uname -s)
 
@@ -35,7 +37,7 @@ GUILE_LIBS := $(shell $(PKG_CONFIG) --libs guile-3.0)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 BZ2_LIBS = -lbz2
 
-ALL_CFLAGS = $(WARN) $(OSDEFS) $(CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) \
+ALL_CFLAGS = $(WARN) $(OSDEFS) $(CFLAGS) $(PTHREAD) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) \
 	-DFRX_DATADIR='"$(DATADIR)"' -DFRX_BINDIR='"$(BINDIR)"'
 
 B = build
@@ -78,11 +80,11 @@ $(B)/libsandbox.a: $(SANDBOX_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/frx-daemon: $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a
-	$(CC) $(CFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a \
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a \
 		$(CURL_LIBS) $(BZ2_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS) $(OSLIBS)
 
 $(B)/frx: $(CLI_OBJ) $(B)/libfrx.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libfrx.a $(GUILE_LIBS) \
+	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $(CLI_OBJ) $(B)/libfrx.a $(GUILE_LIBS) \
 		$(BZ2_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS)
 
 $(B)/frx-drop-exec: helper/frx-drop-exec.c

@@ -62,6 +62,19 @@ char *hash_typed_base32(const struct hash *h);
 int hash_parse(const char *text, int known, enum hash_algo algo,
     struct hash *h);
 
+/*
+ * A hash computed on a second thread, so that the caller's own work on
+ * the same bytes (walking a tree, scanning it) overlaps with the hashing.
+ * Bytes are copied into a few large slots; the thread starts only once a
+ * slot fills, so small inputs are hashed in the caller at the end, with
+ * no thread at all.  Without threads it degrades to hash_ctx.
+ */
+struct hash_pipe;
+struct hash_pipe *hash_pipe_new(enum hash_algo algo);
+void hash_pipe_update(struct hash_pipe *hp, const void *p, size_t n);
+/* Waits for the thread, writes the digest and frees the pipe. */
+void hash_pipe_final(struct hash_pipe *hp, struct hash *out);
+
 /* Nix's XOR folding (section 9.2). */
 void hash_fold(const unsigned char *in, size_t inlen, unsigned char *out,
     size_t outlen);

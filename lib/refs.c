@@ -215,7 +215,7 @@ refs_scan_buf(const char *storedir, const void *p, size_t n,
 
 struct scan_sink {
 	struct scanner sc;
-	struct hash_ctx *hc;
+	struct hash_pipe *hp;	/* hashing overlaps the walk and the scan */
 	unsigned long long size;
 };
 
@@ -224,9 +224,9 @@ scan_sink(void *ctx, const void *p, size_t n)
 {
 	struct scan_sink *ss = ctx;
 
+	if (ss->hp != NULL)
+		hash_pipe_update(ss->hp, p, n);
 	scanner_feed(&ss->sc, p, n);
-	if (ss->hc != NULL)
-		hash_ctx_update(ss->hc, p, n);
 	ss->size += n;
 	return 0;
 }
@@ -242,10 +242,10 @@ refs_hash_scan_path(const char *storedir, const char *path,
 
 	if (scanner_init(&ss.sc, storedir, candidates) < 0)
 		return -1;
-	ss.hc = hash_ctx_new(HASH_SHA256);
+	ss.hp = hash_pipe_new(HASH_SHA256);
 	ss.size = 0;
 	r = nar_dump(path, scan_sink, &ss);
-	hash_ctx_final(ss.hc, &h);
+	hash_pipe_final(ss.hp, &h);
 	if (r < 0) {
 		free(ss.sc.tab);
 		return -1;
@@ -267,7 +267,7 @@ refs_scan_path(const char *storedir, const char *path,
 
 	if (scanner_init(&ss.sc, storedir, candidates) < 0)
 		return -1;
-	ss.hc = NULL;
+	ss.hp = NULL;
 	ss.size = 0;
 	r = nar_dump(path, scan_sink, &ss);
 	if (r < 0) {

@@ -146,10 +146,9 @@ test_scanner_chunks(void **state)
  * a chunk boundary.
  */
 static void
-scan_file_at(size_t pos)
+scan_file_sized(size_t n, size_t pos)
 {
 	struct strv c = STRV_INIT, found = STRV_INIT, found2 = STRV_INIT;
-	size_t n = 131072;
 	char *data = xcalloc(1, n);
 	char *path = xasprintf("%s/f", tmpdir);
 	unsigned long long size;
@@ -175,6 +174,24 @@ scan_file_at(size_t pos)
 	strv_free(&c);
 	free(path);
 	free(data);
+}
+
+static void
+scan_file_at(size_t pos)
+{
+	scan_file_sized(131072, pos);
+}
+
+/* Outputs larger than a slot of the hashing thread (lib/hashpipe.c) are
+ * hashed on it: the digest and size must not change, whatever the size
+ * modulo the slot. */
+static void
+test_threaded_hash(void **state)
+{
+	(void)state;
+	scan_file_sized(3 * 1024 * 1024 + 17, 3 * 1024 * 1024 - 20);
+	scan_file_sized(256 * 1024 - 200, 1000);
+	scan_file_sized(4 * 256 * 1024, 256 * 1024 - 10);
 }
 
 static void
@@ -246,6 +263,7 @@ main(void)
 		cmocka_unit_test(test_scan_runs),
 		cmocka_unit_test(test_scanner_chunks),
 		cmocka_unit_test(test_straddle_64k),
+		cmocka_unit_test(test_threaded_hash),
 		cmocka_unit_test(test_scan_tree),
 	};
 
