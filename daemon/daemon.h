@@ -15,10 +15,13 @@
  *                           waiting for a path another session produces,
  *                           so that a session whose client went away can
  *                           tell whether anyone still wants its build
- *   <state>/userpool/<uid>  one file per build user, held while a build
+ *   <pool>/<uid>            one file per build user, held while a build
  *                           runs as that user; it records the build's
  *                           process so the user is not handed out again
- *                           while any process of the old build lives
+ *                           while any process of the old build lives.
+ *                           <pool> is host-wide (/run/frx/userpool), not
+ *                           under the state directory, so that two
+ *                           daemons on one host never share a user
  *   <state>/pending/<pid>   per session: the store paths being moved in
  *                           but not yet registered (see store.c)
  *
@@ -36,6 +39,16 @@
 #include "../lib/util.h"
 #include "../proto/wire.h"
 
+/* The build users' lock files: one directory for every daemon on the
+ * host (see users.c). */
+#ifndef FRX_USERPOOL
+#ifdef __linux__
+#define FRX_USERPOOL "/run/frx/userpool"
+#else
+#define FRX_USERPOOL "/var/run/frx/userpool"
+#endif
+#endif
+
 struct config {
 	char *storedir;
 	char *statedir;
@@ -45,6 +58,7 @@ struct config {
 	uid_t uid_base;		/* first build user, 35001 */
 	gid_t build_gid;	/* 0: each build user's gid is its uid */
 	int nusers;		/* size of the pool: max_jobs */
+	char *userpool;		/* host-wide lock files of the build users */
 	int timeout;		/* seconds, 0 = none */
 	int max_silent;		/* seconds, 0 = none */
 	int keep_failed;

@@ -53,9 +53,9 @@ usage(void)
 	    "                  [--max-jobs N] [--cores N] [--timeout S] "
 	    "[--max-silent-time S]\n"
 	    "                  [--build-users-base UID] [--build-group GID] "
-	    "[--keep-failed]\n"
-	    "                  [--build-roots-on-disk] [--host-path PATH]..."
-	    "\n");
+	    "[--user-pool DIR]\n"
+	    "                  [--keep-failed] [--build-roots-on-disk] "
+	    "[--host-path PATH]...\n");
 	exit(100);
 }
 
@@ -108,6 +108,7 @@ parse_args(int argc, char **argv)
 		{ "max-silent-time", required_argument, NULL, 'm' },
 		{ "build-users-base", required_argument, NULL, 'u' },
 		{ "build-group", required_argument, NULL, 'g' },
+		{ "user-pool", required_argument, NULL, 'P' },
 		{ "build-roots-on-disk", no_argument, NULL, 'D' },
 		{ "keep-failed", no_argument, NULL, 'K' },
 		{ "host-path", required_argument, NULL, 'H' },
@@ -124,6 +125,7 @@ parse_args(int argc, char **argv)
 	cfg.max_jobs = ncpu > 0 ? (int)ncpu : 1;
 	cfg.cores = 0;
 	cfg.uid_base = 35001;
+	cfg.userpool = xstrdup(FRX_USERPOOL);
 	while ((c = getopt_long(argc, argv, "j:K", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': free(cfg.storedir); cfg.storedir = xstrdup(optarg);
@@ -146,6 +148,8 @@ parse_args(int argc, char **argv)
 			break;
 		case 'g': cfg.build_gid = parse_int("--build-group", optarg,
 			    1, 1 << 30);
+			break;
+		case 'P': free(cfg.userpool); cfg.userpool = xstrdup(optarg);
 			break;
 		case 'D': cfg.no_memory_roots = 1; break;
 		case 'K': cfg.keep_failed = 1; break;
@@ -198,7 +202,7 @@ setup_dirs(void)
 {
 	static const char *sub[] = {
 		"db", "log", "log/drvs", "builds", "roots", "locks",
-		"userpool", "gcroots", "gcroots/auto", "temproots", "pending",
+		"gcroots", "gcroots/auto", "temproots", "pending",
 		NULL,
 	};
 	char *p, *sockdir, *slash;
@@ -207,8 +211,11 @@ setup_dirs(void)
 	if (cfg.storedir[0] != '/' || cfg.statedir[0] != '/')
 		return frx_seterr("store and state directories must be "
 		    "absolute paths");
+	if (cfg.userpool[0] != '/')
+		return frx_seterr("--user-pool must be an absolute path");
 	if (make_dir(cfg.storedir, 0755) < 0 ||
-	    make_dir(cfg.statedir, 0755) < 0)
+	    make_dir(cfg.statedir, 0755) < 0 ||
+	    make_dir(cfg.userpool, 0700) < 0)
 		return -1;
 	for (i = 0; sub[i]; i++) {
 		p = xasprintf("%s/%s", cfg.statedir, sub[i]);

@@ -6,7 +6,10 @@
  * may run at once.
  *
  * A session owns user i while it holds the fcntl lock on
- * <state>/userpool/<uid>.  The lock dies with the session process, but
+ * <pool>/<uid>.  The pool directory is one for the whole host
+ * (cfg.userpool, /run/frx/userpool by default), so a second daemon with
+ * another state directory but an overlapping uid range takes the next
+ * free user instead of running its build as one already in use.  The lock dies with the session process, but
  * the build's processes die with its PID namespace (or jail) a little
  * later, so the file also records "<pid> <start>" of the build's init
  * while it runs.  A new owner refuses a user whose recorded process is
@@ -47,7 +50,7 @@ user_fd(int i)
 	}
 	if (userfds[i] >= 0)
 		return userfds[i];
-	path = xasprintf("%s/userpool/%ld", cfg.statedir,
+	path = xasprintf("%s/%ld", cfg.userpool,
 	    (long)cfg.uid_base + i);
 	userfds[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (userfds[i] < 0)

@@ -297,6 +297,49 @@ def test_pool(d, drvs):
           uids <= {str(UID_BASE + i) for i in range(NUSERS)}, uids)
 
 
+def test_two_daemons(d, drvs, top):
+    """A second daemon (other store, other state directory) with the
+    same build-user range: the users are locked host-wide, so the two
+    never run a build as the same uid at once."""
+    second = os.path.join(top, "second")
+    os.makedirs(second)
+    os.chmod(second, 0o755)
+    d2 = Daemon(second)
+    try:
+        drvs2 = Drvs(d2)
+        mine = [None, None]
+        results = [None, None]
+        c = d.conn()
+        mine[0] = drvs.make(c, "two-daemons", timed("a", 1.5))
+        c.close()
+        c = d2.conn()
+        mine[1] = drvs2.make(c, "two-daemons", timed("b", 1.5))
+        c.close()
+
+        def client(i, dm):
+            cc = dm.conn(max_jobs=1)
+            results[i] = build(cc, [mine[i][0] + "!out"])
+            cc.close()
+
+        ts = [threading.Thread(target=client, args=(i, dm))
+              for i, dm in enumerate((d, d2))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        check("two daemons on one host, one uid range: both builds "
+              "succeed", results == [None, None], results)
+        if results != [None, None]:
+            return
+        spans = [times_of(o) for _, o in mine]
+        uids = [open(o).read().split()[2] for _, o in mine]
+        check("... they overlapped in time", max_overlap(spans) == 2, spans)
+        check("... as different build users (%s)" % " ".join(uids),
+              uids[0] != uids[1], uids)
+    finally:
+        d2.stop()
+
+
 def test_limits(d, drvs):
     c = d.conn(pairs={"timeout": "1"})
     p, out = drvs.make(c, "too-long", "sleep 60 & sleep 60; touch $out")
@@ -499,6 +542,11 @@ def main():
             except (wc.DaemonError, wc.ProtocolError, EOFError,
                     OSError) as e:
                 check("%s ran to its end" % t.__name__, False, repr(e))
+        try:
+            test_two_daemons(d, drvs, top)
+        except (wc.DaemonError, wc.ProtocolError, EOFError, OSError,
+                RuntimeError) as e:
+            check("test_two_daemons ran to its end", False, repr(e))
         try:
             test_crash(d, drvs, top)
         except (wc.DaemonError, wc.ProtocolError, EOFError, OSError,
