@@ -83,7 +83,8 @@ add_fixed(const char *file, const char *name, int recursive)
 	}
 	expect = expected_fixed_path(name, file, recursive);
 	if (expect == NULL) {
-		cli_warn("%s: %s", file, frx_errmsg());
+		/* The message names the file already. */
+		cli_warn("%s", frx_errmsg());
 		return EXIT_FAILED;
 	}
 	memset(&cl, 0, sizeof(cl));

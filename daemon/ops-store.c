@@ -739,8 +739,8 @@ op_unsupported_after_args(struct session *s, uint64_t op)
 	}
 	free(p);
 	strv_free(&v);
-	frx_seterr("operation %llu is not supported by frx-daemon",
-	    (unsigned long long)op);
+	frx_seterr("operation %llu (%s) is not supported by frx-daemon",
+	    (unsigned long long)op, wire_op_name(op));
 	if (r)
 		return ARGS_FAILED;
 	work_start(s);

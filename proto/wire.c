@@ -371,3 +371,37 @@ conn_sink(void *ctx, const void *p, size_t n)
 {
 	return wire_write(ctx, p, n);
 }
+
+const char *
+wire_op_name(uint64_t op)
+{
+	static const char *names[] = {
+		[1] = "IsValidPath", [3] = "HasSubstitutes",
+		[4] = "QueryPathHash", [5] = "QueryReferences",
+		[6] = "QueryReferrers", [7] = "AddToStore",
+		[8] = "AddTextToStore", [9] = "BuildPaths",
+		[10] = "EnsurePath", [11] = "AddTempRoot",
+		[12] = "AddIndirectRoot", [13] = "SyncWithGC",
+		[14] = "FindRoots", [16] = "ExportPath",
+		[18] = "QueryDeriver", [19] = "SetOptions",
+		[20] = "CollectGarbage", [21] = "QuerySubstitutablePathInfo",
+		[22] = "QueryDerivationOutputs", [23] = "QueryAllValidPaths",
+		[24] = "QueryFailedPaths", [25] = "ClearFailedPaths",
+		[26] = "QueryPathInfo", [27] = "ImportPaths",
+		[28] = "QueryDerivationOutputNames",
+		[29] = "QueryPathFromHashPart",
+		[30] = "QuerySubstitutablePathInfos", [31] = "QueryValidPaths",
+		[32] = "QuerySubstitutablePaths", [33] = "QueryValidDerivers",
+		[34] = "OptimiseStore", [35] = "VerifyStore",
+		[36] = "BuildDerivation", [37] = "AddSignatures",
+		[38] = "NarFromPath", [39] = "AddToStoreNar",
+		[40] = "QueryMissing", [41] = "QueryDerivationOutputMap",
+		[42] = "RegisterDrvOutput", [43] = "QueryRealisation",
+		[44] = "AddMultipleToStore", [45] = "AddBuildLog",
+		[46] = "BuildPathsWithResults",
+	};
+
+	if (op < sizeof(names) / sizeof(names[0]) && names[op])
+		return names[op];
+	return "unknown";
+}

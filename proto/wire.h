@@ -81,6 +81,10 @@ enum worker_op {
 	OP_FRX_ADD_FIXED_FILE = 0x4673,		/* see daemon/ops.c */
 };
 
+/* The operation's name as the Nix sources spell it ("OptimiseStore"),
+ * or "unknown". */
+const char *wire_op_name(uint64_t op);
+
 /* A buffered connection.  Reads and writes fail with a message once the
  * peer is gone; after a failure the connection is unusable. */
 struct conn {

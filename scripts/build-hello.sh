@@ -18,7 +18,8 @@ frx path-info /frx/store/00000000000000000000000000000000-x \
 if [ "$rc" -eq 3 ]; then
 	mkdir -p "$STATE/log"
 	echo "build-hello: starting frx-daemon (log: $STATE/log/frx-daemon.log)"
-	nohup setsid frx-daemon >>"$STATE/log/frx-daemon.log" 2>&1 </dev/null &
+	(cd / && exec nohup setsid frx-daemon \
+	    >>"$STATE/log/frx-daemon.log" 2>&1 </dev/null) &
 	i=0
 	until [ -S "$STATE/daemon-socket/socket" ] || [ $i -ge 50 ]; do
 		sleep 0.1

@@ -464,7 +464,7 @@ check "nix-store --delete: refused, no hang" \
 run optimise nix-store --optimise
 check "nix-store --optimise: refused with a message, no hang" \
     sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] &&
-        grep -q 'not supported by frx-daemon' '$T/optimise.err'"
+        grep -q 'OptimiseStore) is not supported by frx-daemon' '$T/optimise.err'"
 run check nix-build --check hello.nix
 check "nix-build --check: refused with a message, no hang" \
     sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] &&
