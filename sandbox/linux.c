@@ -419,12 +419,23 @@ reset_signals(void)
 		(void)signal(sig, SIG_DFL);	/* SIGKILL etc. fail: fine */
 }
 
+/* setxattrat(2) is newer (Linux 6.13) than the headers and libseccomp
+ * we build with; its number is the same on every architecture that
+ * takes new system calls from the common table. */
+#ifdef __NR_setxattrat
+#define NR_SETXATTRAT __NR_setxattrat
+#else
+#define NR_SETXATTRAT 463
+#endif
+
 /*
  * System calls a builder never needs and that would let it reach past its
  * sandbox: the kernel keyrings are per uid, not per namespace, so a key
  * one build adds is there for the next build with the same build user;
  * extended attributes and ACLs are not part of a NAR, so they must not
- * ride into the store on an output.
+ * ride into the store on an output, by any of the calls that set them
+ * (io_uring has its own way to set them, and answers "not supported"
+ * here, which programs that can use it fall back from).
  */
 static int
 install_filter(void)
@@ -434,6 +445,7 @@ install_filter(void)
 	};
 	static const int noxattr[] = {
 		SCMP_SYS(setxattr), SCMP_SYS(lsetxattr), SCMP_SYS(fsetxattr),
+		NR_SETXATTRAT,
 	};
 	scmp_filter_ctx ctx;
 	size_t i;
@@ -447,6 +459,9 @@ install_filter(void)
 	for (i = 0; r == 0 && i < sizeof(noxattr) / sizeof(noxattr[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTSUP), noxattr[i],
 		    0);
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+		    SCMP_SYS(io_uring_setup), 0);
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -500,6 +500,21 @@ test_xattr_denied(void **state)
 	    "except OSError as e:\n"
 	    "    raise SystemExit(0 if e.errno == errno.ENOTSUP else 1)\n"
 	    "raise SystemExit(1)'"));
+	/* setxattrat(2) (463) and io_uring, whatever the kernel has. */
+	assert_exit0(run_script(f, "python3 -c '\n"
+	    "import ctypes, errno, os\n"
+	    "libc = ctypes.CDLL(None, use_errno=True)\n"
+	    "open(\"/tmp/g\", \"w\").close()\n"
+	    "v = ctypes.create_string_buffer(b\"1\")\n"
+	    "args = (ctypes.c_uint64 * 2)(ctypes.addressof(v), 1)\n"
+	    "r = libc.syscall(463, -100, b\"/tmp/g\", 0, b\"user.x\", "
+	    "args, 16)\n"
+	    "if r != -1 or ctypes.get_errno() != errno.ENOTSUP: "
+	    "raise SystemExit(1)\n"
+	    "params = (ctypes.c_char * 120)()\n"
+	    "r = libc.syscall(425, 4, params)\n"
+	    "raise SystemExit(0 if r == -1 and "
+	    "ctypes.get_errno() == errno.ENOSYS else 2)'"));
 	assert_gone(f);
 }
 
