@@ -216,10 +216,11 @@ int store_add_objects(struct db *db, char **srcs, struct path_info *infos,
 int store_add_objects_with(struct db *db, char **srcs,
     struct path_info *infos, size_t n, int (*extra)(struct db *, void *),
     void *ctx);
-/* Move (or copy, from another file system) src to a new temporary name
- * in the store directory, which *staged receives; swept at start-up
- * once the session is gone. */
-int store_stage_object(const char *src, char **staged);
+/* Move src to a new temporary name in the store directory, which
+ * *staged receives; copy it into new inodes instead when copy is set or
+ * src is on another file system.  Swept at start-up once the session
+ * is gone. */
+int store_stage_object(const char *src, int copy, char **staged);
 /* Canonicalise a tree before it enters the store: refuse special files
  * and hard links to outside files, strip setuid/setgid, modes 0444/0555,
  * mtime 1, owner root. */

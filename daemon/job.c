@@ -248,18 +248,19 @@ static void job_free(struct job *j);
 static void
 job_fetch(struct job *j)
 {
-	char *tmp = xasprintf("%s/builds/%ld", cfg.statedir,
-	    (long)j->user.uid);
+	char *tmp;
 
 	j->builtin = 1;
 	j->start = now_s();
-	j->fetch_result = prepare_tmp(tmp, &j->user);
+	tmp = build_dir_make(&j->user);
+	j->fetch_result = tmp ? 0 : -1;
 	if (j->fetch_result == 0)
 		j->fetch_result = fetch_builtin(j->s, j->drvpath, j->d, tmp,
 		    j->user.uid, j->user.gid);
 	if (j->fetch_result < 0)
 		j->error = xstrdup(frx_errmsg());
-	(void)empty_dir(tmp);
+	if (tmp && build_dir_remove(tmp) < 0)
+		dlog("warning", "%s", frx_errmsg());
 	free(tmp);
 	j->end = now_s();
 	j->ended = 1;

@@ -56,9 +56,8 @@ struct job {
  * fwd as it comes.  Never returns.
  */
 void runner_main(struct job *j, int fwd, int res) __attribute__((noreturn));
-/* The build user's build directory, made if needed and emptied. */
-int prepare_tmp(const char *tmp, const struct build_user *u);
-/* Remove what is inside dir, keeping dir. */
-int empty_dir(const char *dir);
+/* A new build directory for one build as u, or NULL; and its removal. */
+char *build_dir_make(const struct build_user *u);
+int build_dir_remove(const char *dir);
 
 #endif

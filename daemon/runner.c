@@ -154,48 +154,48 @@ build_hostname(const char *drvpath, const struct drv *d)
 	return buf_steal(&b);
 }
 
-int
-empty_dir(const char *dir)
+/*
+ * A build directory of its own for every build, <state>/builds/
+ * <uid>-<pid>-<n>, owned by the build user.  Its parent is 0711, so only
+ * the built-in fetcher, which runs as the build user outside any
+ * sandbox, reaches it there.  A directory is never reused: a
+ * fixed-output builder shares the host's network and could hand a
+ * descriptor of it to a process outside, which would then plant files
+ * in the next build of the same user.
+ */
+char *
+build_dir_make(const struct build_user *u)
 {
-	struct dirent *e;
-	char *path;
-	DIR *d;
-	int r = 0;
+	static unsigned counter;
+	char *dir;
 
-	if (!(d = opendir(dir)))
-		return frx_seterr_errno("%s: cannot read", dir);
-	while (r == 0 && (e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		path = xasprintf("%s/%s", dir, e->d_name);
-		r = remove_tree(path);
-		free(path);
+	dir = xasprintf("%s/builds/%ld-%ld-%u", cfg.statedir, (long)u->uid,
+	    (long)getpid(), counter++);
+	if (mkdir(dir, 0700) < 0) {
+		frx_seterr_errno("%s: mkdir", dir);
+		free(dir);
+		return NULL;
 	}
-	closedir(d);
-	return r;
+	if (chown(dir, u->uid, u->gid) < 0) {
+		frx_seterr_errno("%s: chown", dir);
+		(void)rmdir(dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
 }
 
 /*
- * The build directory of the build user: made once, owned by the user,
- * and empty when a build starts.  Its parent <state>/builds is 0711, so
- * only the built-in fetcher, which runs as the build user outside any
- * sandbox, reaches it there.
+ * Take the directory back from the build user, then remove it: whoever
+ * still holds a descriptor of it can add nothing to it any more.
  */
 int
-prepare_tmp(const char *tmp, const struct build_user *u)
+build_dir_remove(const char *dir)
 {
-	struct stat st;
-
-	if (lstat(tmp, &st) == 0 && !S_ISDIR(st.st_mode) &&
-	    remove_tree(tmp) < 0)
-		return -1;
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return frx_seterr_errno("%s: mkdir", tmp);
-	if (empty_dir(tmp) < 0)
-		return frx_preferr("cannot empty the build directory");
-	if (chown(tmp, u->uid, u->gid) < 0 || chmod(tmp, 0700) < 0)
-		return frx_seterr_errno("%s: chown", tmp);
-	return 0;
+	if (lchown(dir, 0, 0) < 0 || chmod(dir, 0700) < 0)
+		return errno == ENOENT ? 0 :
+		    frx_seterr_errno("%s: cannot take back", dir);
+	return remove_tree(dir);
 }
 
 static int
@@ -212,9 +212,8 @@ run_dirs(struct run *r)
 		r->ledger = xasprintf("%s/ledger", r->top);
 	if (mkdir(r->top, 0700) < 0)
 		return frx_seterr_errno("%s: mkdir", r->top);
-	r->tmp = xasprintf("%s/builds/%ld", cfg.statedir,
-	    (long)r->j->user.uid);
-	if (prepare_tmp(r->tmp, &r->j->user) < 0)
+	r->tmp = build_dir_make(&r->j->user);
+	if (r->tmp == NULL)
 		return -1;
 	r->tmp_ready = 1;
 	return 0;
@@ -501,7 +500,19 @@ check_fixed(const char *drvpath, const char *src,
 	return -1;
 }
 
-/* One output: check, canonicalise, scan and hash it, then stage it. */
+/*
+ * One output: canonicalise it, stage it in the store directory, then
+ * check, scan and hash what was staged.
+ *
+ * A fixed-output build shares the host's network, so it can hand a
+ * descriptor of its output to a process outside the sandbox (over an
+ * abstract Unix socket, say), which could rewrite the file after its
+ * hash was checked.  Its outputs are therefore always copied into new
+ * inodes that only the daemon has ever opened, and everything that is
+ * recorded about the object is computed from that copy.  Other builds
+ * have a network namespace of their own and no way out, and every one
+ * of their processes is dead by now, so their outputs may be renamed.
+ */
 static int
 run_output(struct run *r, size_t i, const struct strv *cands)
 {
@@ -523,10 +534,14 @@ run_output(struct run *r, size_t i, const struct strv *cands)
 		frx_preferr("output '%s' of '%s'", o->path, r->j->drvpath);
 		goto out;
 	}
-	if ((drv_is_fixed(r->j->d) && check_fixed(r->j->drvpath, src,
-	    o) < 0) || refs_hash_scan_path(cfg.storedir, src, cands, &refs,
-	    &h, &size) < 0 || store_stage_object(src, &staged) < 0)
+	if (store_stage_object(src, drv_is_fixed(r->j->d), &staged) < 0)
 		goto out;
+	if ((drv_is_fixed(r->j->d) && check_fixed(r->j->drvpath, staged,
+	    o) < 0) || refs_hash_scan_path(cfg.storedir, staged, cands,
+	    &refs, &h, &size) < 0) {
+		(void)remove_tree(staged);
+		goto out;
+	}
 	putn(&r->report, "out", (long long)i);
 	puts_(&r->report, "src", staged);
 	put(&r->report, "hash", (const char *)h.d, h.len);
@@ -628,7 +643,7 @@ run_teardown(struct run *r, int rc)
 	r->sb = NULL;
 	if (rc != 0 && r->j->s->keep_failed && r->tmp_ready && r->started)
 		run_keep(r);
-	if (r->tmp_ready && empty_dir(r->tmp) < 0)
+	if (r->tmp_ready && build_dir_remove(r->tmp) < 0)
 		dlog("warning", "%s", frx_errmsg());
 	if (r->top && remove_tree(r->top) < 0)
 		dlog("warning", "%s", frx_errmsg());

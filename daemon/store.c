@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "../lib/store.h"
 #include "../sandbox/sandbox.h"
 #include "daemon.h"
+#include "job.h"
 
 /* Inodes with several links, to tell links inside the tree from links to
  * files outside it. */
@@ -42,30 +44,54 @@ struct canon {
 	struct linkseen *v;
 	size_t n, cap;
 	const char *top;
+	size_t *index;		/* open addressing: 1 + position in v, 0 free */
+	size_t nindex;		/* a power of two, at least 2 * cap */
 };
 
 static int canon_at(struct canon *c, int dirfd, const char *name,
     const char *path);
 
+static size_t
+link_slot(const struct canon *c, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)ino * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)dev;
+	size_t i = (size_t)(h ^ (h >> 29)) & (c->nindex - 1);
+
+	while (c->index[i] != 0 && (c->v[c->index[i] - 1].dev != dev ||
+	    c->v[c->index[i] - 1].ino != ino))
+		i = (i + 1) & (c->nindex - 1);
+	return i;
+}
+
+/* Count one more name of a file with several links; a table, so that an
+ * output of a million hard links costs no more than its walk. */
 static void
 note_link(struct canon *c, const struct stat *st, const char *path)
 {
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < c->n; i++)
-		if (c->v[i].dev == st->st_dev && c->v[i].ino == st->st_ino) {
-			c->v[i].seen++;
+	if (c->nindex) {
+		i = link_slot(c, st->st_dev, st->st_ino);
+		if (c->index[i] != 0) {
+			c->v[c->index[i] - 1].seen++;
 			return;
 		}
+	}
 	if (c->n == c->cap) {
 		c->cap = c->cap ? 2 * c->cap : 16;
 		c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
+		free(c->index);
+		c->nindex = 2 * c->cap;
+		c->index = xcalloc(c->nindex, sizeof(*c->index));
+		for (k = 0; k < c->n; k++)
+			c->index[link_slot(c, c->v[k].dev, c->v[k].ino)] = k + 1;
 	}
 	c->v[c->n].dev = st->st_dev;
 	c->v[c->n].ino = st->st_ino;
 	c->v[c->n].nlink = st->st_nlink;
 	c->v[c->n].seen = 1;
 	c->v[c->n].path = xstrdup(path);
+	c->index[link_slot(c, st->st_dev, st->st_ino)] = c->n + 1;
 	c->n++;
 }
 
@@ -177,7 +203,7 @@ canon_at(struct canon *c, int dirfd, const char *name, const char *path)
 int
 canonicalise_tree(const char *path)
 {
-	struct canon c = { NULL, 0, 0, path };
+	struct canon c = { NULL, 0, 0, path, NULL, 0 };
 	size_t i;
 	int r;
 
@@ -189,6 +215,7 @@ canonicalise_tree(const char *path)
 		free(c.v[i].path);
 	}
 	free(c.v);
+	free(c.index);
 	return r;
 }
 
@@ -406,7 +433,9 @@ copy_at(int sfd, const char *sname, int dfd, const char *dname,
 			goto out;
 		}
 	}
-	if (fchmod(out, st.st_mode & 07777) < 0 || futimens(out, ts) < 0) {
+	/* A store object is never writable, setuid or setgid, whatever
+	 * the source became since it was canonicalised. */
+	if (fchmod(out, st.st_mode & 0555) < 0 || futimens(out, ts) < 0) {
 		frx_seterr_errno("%s: copy attributes", path);
 		goto out;
 	}
@@ -443,15 +472,15 @@ stage_name(const char *what)
 }
 
 int
-store_stage_object(const char *src, char **staged)
+store_stage_object(const char *src, int copy, char **staged)
 {
 	char *tmp = stage_name("run");
 
-	if (rename(src, tmp) == 0) {
+	if (!copy && rename(src, tmp) == 0) {
 		*staged = tmp;
 		return 0;
 	}
-	if (errno != EXDEV) {
+	if (!copy && errno != EXDEV) {
 		frx_seterr_errno("%s: cannot move into the store directory "
 		    "as %s", src, tmp);
 		free(tmp);
@@ -657,23 +686,31 @@ sweep_store(void)
 }
 
 /*
- * <state>/builds holds one build directory per build user (emptied
- * before each build; emptied here too unless a session still holds the
- * user), the kept directories of failed builds (failed-*, left alone),
- * and, from older versions, whole build trees with a ledger.
+ * <state>/builds holds the directories of running builds, <uid>-<pid>-<n>
+ * (removed here once process <pid> is gone), the kept directories of
+ * failed builds (failed-*, left alone), and, from older versions, one
+ * directory per build user and whole build trees with a ledger.
  */
 static void
 sweep_build_dir(const char *path, const char *name)
 {
 	char *ledger, *keep;
 	struct stat st;
+	long uid, pid;
+	unsigned n;
+	int end = 0;
 
 	if (!strncmp(name, "failed-", 7))
 		return;
-	if (name[0] >= '0' && name[0] <= '9' && strspn(name,
-	    "0123456789") == strlen(name)) {
-		/* Emptied by the next build as that user, which may be
-		 * running right now in a session that outlived a crash. */
+	if (sscanf(name, "%ld-%ld-%u%n", &uid, &pid, &n, &end) == 3 &&
+	    name[end] == '\0') {
+		/* The build may still run, in a session that outlived a
+		 * crash of the listener. */
+		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			return;
+		dlog("info", "removing leftover build directory %s", path);
+		if (build_dir_remove(path) < 0)
+			dlog("warning", "%s", frx_errmsg());
 		return;
 	}
 	ledger = xasprintf("%s/ledger", path);
