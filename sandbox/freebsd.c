@@ -76,19 +76,21 @@ path_within(const char *path, const char *dir)
 	    (path[n] == '\0' || path[n] == '/');
 }
 
-/* Tell the daemon about trouble worked around; best effort. */
+/* Tell the daemon about trouble worked around; without a callback
+   (recovery has none) it goes to stderr, the daemon's log. */
 static void
 notice(const struct sandbox *sb, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
 
-	if (sb == NULL || sb->notice == NULL)
-		return;
 	va_start(ap, fmt);
 	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	sb->notice(line);
+	if (sb != NULL && sb->notice != NULL)
+		sb->notice(line);
+	else
+		(void)fprintf(stderr, "%s\n", line);
 }
 
 /* Record what is about to exist, before it exists. */
@@ -434,8 +436,10 @@ make_pwd_db(const char *root)
 /*
  * Every allow.* is off, except allow.suser: without it root in the jail
  * has no privilege, and the builder could not setuid to the build user
- * after jail_attach.  lock_jail() turns it off once the builder has
- * dropped.  The allow.* are named even where off is the default, since
+ * after jail_attach.  It is on by default, but is asked for all the same,
+ * so that a host with security.bsd.suser_enabled=0 fails here with a
+ * clear message rather than at the builder's setuid.  lock_jail() turns
+ * it off once the builder has dropped.  The allow.* are named even where off is the default, since
  * the host's security.jail.* sysctls change the defaults.  Only long
  * stable ones (FreeBSD 12 and later); the per-file-system allow.mount.*
  * need allow.mount as well.
@@ -460,7 +464,8 @@ create_jail(struct sandbox *sb, const struct sandbox_spec *s)
 	    "allow.mlock", "false",
 	    "allow.reserved_ports", "false",
 	    "allow.read_msgbuf", "false",
-	    "allow.unprivileged_proc_debug", "false", (char *)NULL);
+	    "allow.unprivileged_proc_debug", "false",
+	    "allow.suser", "true", (char *)NULL);
 	if (sb->jid < 0)
 		return frx_seterr("sandbox: jail_set %s: %s", sb->root,
 		    jail_errmsg);
@@ -696,6 +701,33 @@ check_unmounted(const char *root)
 	return 0;
 }
 
+/*
+ * Whatever the kernel still has mounted below root, in case the list was
+ * short (a ledger whose last lines never reached the disk).  The mount
+ * list is in mount order, so walking it backwards is deepest first.
+ */
+static int
+unmount_leftovers(const struct sandbox *sb, const char *root)
+{
+	struct statfs *m;
+	size_t n = strlen(root);
+	struct strv left = STRV_INIT;
+	int count, i, r = 0;
+
+	count = getmntinfo(&m, MNT_NOWAIT);
+	if (count <= 0)
+		return frx_seterr_errno("sandbox: getmntinfo");
+	for (i = count; i > 0; i--)
+		if (strncmp(m[i - 1].f_mntonname, root, n) == 0 &&
+		    m[i - 1].f_mntonname[n] == '/')
+			strv_add(&left, m[i - 1].f_mntonname);
+	for (i = 0; (size_t)i < left.n; i++)
+		if (unmount_path(sb, left.v[i]) < 0)
+			r = -1;
+	strv_free(&left);
+	return r;
+}
+
 /* Deepest first: the plan mounted parents before children. */
 static int
 teardown(const struct sandbox *sb, const char *root,
@@ -707,6 +739,8 @@ teardown(const struct sandbox *sb, const char *root,
 	for (i = mounts->n; i > 0; i--)
 		if (unmount_path(sb, mounts->v[i - 1]) < 0)
 			r = -1;
+	if (r == 0)
+		r = unmount_leftovers(sb, root);
 	if (r < 0 || check_unmounted(root) < 0)
 		return -1;
 	if (remove_tree(root) < 0)
@@ -789,7 +823,7 @@ abort_start(struct sandbox *sb)
 		(void)reap(sb, 0);
 	}
 	if (r == 0 && sb->root != NULL &&
-	    teardown(NULL, sb->root, &sb->mounts) < 0)
+	    teardown(sb, sb->root, &sb->mounts) < 0)
 		r = -1;
 	if (r < 0)
 		frx_seterr("%s; cleanup: %s", msg, frx_errmsg());
@@ -927,26 +961,76 @@ recover_jails(const char *root)
 	}
 }
 
+/* A path as the ledger must hold it: absolute, not "/", no "." or ".."
+   component, no empty one. */
+static int
+ledger_path_ok(const char *p)
+{
+	const char *c;
+
+	if (p[0] != '/' || p[1] == '\0')
+		return 0;
+	for (c = p; *c != '\0'; c++)
+		if (c[0] == '/' && (c[1] == '/' || c[1] == '\0' ||
+		    (c[1] == '.' && (c[2] == '/' || c[2] == '\0' ||
+		    (c[2] == '.' && (c[3] == '/' || c[3] == '\0'))))))
+			return 0;
+	return 1;
+}
+
+/*
+ * The ledger is written a line at a time (O_APPEND), each note before
+ * what it records, so a last line without its newline was cut short and
+ * records nothing that was made: it is ignored.  Any other line that does
+ * not parse, a root that is not the first line, or a mount that is not
+ * below the root means the ledger cannot be trusted to say what to
+ * unmount and remove: refused, and kept.
+ */
+static int
+parse_ledger(const char *path, char *text, char **root,
+    struct strv *mounts)
+{
+	char *line, *nl;
+	size_t n = 0;
+
+	*root = NULL;
+	for (line = text; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		*nl = '\0';
+		if (*root == NULL && strncmp(line, "root ", 5) == 0 &&
+		    ledger_path_ok(line + 5)) {
+			*root = line + 5;
+			n = strlen(*root);
+		} else if (*root != NULL && strncmp(line, "mount ", 6) == 0 &&
+		    ledger_path_ok(line + 6) &&
+		    strncmp(line + 6, *root, n) == 0 && line[6 + n] == '/') {
+			strv_add(mounts, line + 6);
+		} else if (*root == NULL || strncmp(line, "jid ", 4) != 0) {
+			return frx_seterr("sandbox: recover: %s: not a ledger "
+			    "line, or out of place: \"%.100s\"; left alone",
+			    path, line);
+		}
+	}
+	return 0;
+}
+
 int
 sandbox_recover(const char *ledger_path)
 {
 	struct strv mounts = STRV_INIT;
 	struct buf b = BUF_INIT;
-	char *line, *save, *root = NULL;
+	char *root = NULL;
 	int r = 0;
 
 	if (access(ledger_path, F_OK) < 0 && errno == ENOENT)
 		return 0;
 	if (read_file(ledger_path, &b) < 0)
 		return frx_preferr("sandbox: recover");
-	for (line = strtok_r(b.data != NULL ? b.data : "", "\n", &save);
-	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "root /", 6) == 0)
-			root = line + 5;
-		else if (strncmp(line, "mount /", 7) == 0)
-			strv_add(&mounts, line + 6);
-	}
-	if (root != NULL && recover_jails(root) < 0)
+	/* Text after a NUL (a tail the crash left zeroed) counts as cut
+	   short; unmount_leftovers() finds any mount it would have named. */
+	if (b.data != NULL &&
+	    parse_ledger(ledger_path, b.data, &root, &mounts) < 0)
+		r = -1;
+	if (r == 0 && root != NULL && recover_jails(root) < 0)
 		r = -1;
 	if (r == 0 && root != NULL && teardown(NULL, root, &mounts) < 0)
 		r = -1;
