@@ -434,11 +434,24 @@ mkdirs(const char *path, mode_t mode)
 }
 
 /*
- * Remove everything inside the directory dfd (which is `path`, for
- * messages).  Entries on another file system are refused rather than
- * entered: a bind mount inside a build tree must never be emptied.
+ * Removing a tree.  Entries on another file system are refused rather
+ * than entered: a bind mount inside a build tree must never be emptied.
+ * The walk holds one descriptor per level, so a directory deeper than
+ * RM_MAXDEPTH is moved up into the top directory, whose loop removes
+ * it later: a builder's tree nested deeper than the open-file limit
+ * is removed like any other.
  */
-static int rm_dir_contents(int dfd, const char *path, dev_t dev);
+#define RM_MAXDEPTH 64
+
+struct rm {
+	dev_t dev;
+	int topfd;		/* the top directory, while its contents go */
+	unsigned depth;
+	unsigned moved;		/* directories moved up into the top */
+	unsigned counter;
+};
+
+static int rm_dir_contents(struct rm *c, int dfd, const char *path);
 
 /*
  * Open the directory name in dfd without following a symlink, making it
@@ -481,8 +494,24 @@ open_dir_rw(int dfd, const char *name, const char *path, dev_t dev)
 	return fd;
 }
 
+/* Move the directory name in dfd up into the top directory. */
 static int
-rm_entry(int dfd, const char *name, char *path, dev_t dev)
+rm_move_up(struct rm *c, int dfd, const char *name)
+{
+	char tmp[32];
+	struct stat st;
+
+	do
+		snprintf(tmp, sizeof(tmp), ".frx-rm-%u", c->counter++);
+	while (fstatat(c->topfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0);
+	if (renameat(dfd, name, c->topfd, tmp) < 0)
+		return -1;
+	c->moved++;
+	return 0;
+}
+
+static int
+rm_entry(struct rm *c, int dfd, const char *name, char *path)
 {
 	struct stat st;
 	int fd, r;
@@ -500,29 +529,44 @@ rm_entry(int dfd, const char *name, char *path, dev_t dev)
 		free(path);
 		return r;
 	}
-	if (st.st_dev != dev) {
+	if (st.st_dev != c->dev) {
 		frx_seterr("%s: is on another file system, not removing it",
 		    path);
 		free(path);
 		return -1;
 	}
-	fd = open_dir_rw(dfd, name, path, dev);
+	if (c->depth >= RM_MAXDEPTH && c->topfd >= 0 &&
+	    rm_move_up(c, dfd, name) == 0) {
+		free(path);
+		return 0;
+	}
+	fd = open_dir_rw(dfd, name, path, c->dev);
 	if (fd < 0) {
 		free(path);
 		return -1;
 	}
-	r = rm_dir_contents(fd, path, dev);
+	if (c->depth == 0)
+		c->topfd = fd;
+	c->depth++;
+	r = rm_dir_contents(c, fd, path);
+	c->depth--;
+	if (c->depth == 0)
+		c->topfd = -1;
 	if (r == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		r = frx_seterr_errno("%s: cannot remove", path);
 	free(path);
 	return r;
 }
 
+/* Remove everything inside the directory dfd (which is path, for
+ * messages); the top directory is read again while entries were moved
+ * up into it. */
 static int
-rm_dir_contents(int dfd, const char *path, dev_t dev)
+rm_dir_contents(struct rm *c, int dfd, const char *path)
 {
 	struct dirent *de;
 	struct strv names = STRV_INIT;
+	unsigned moved;
 	DIR *d;
 	size_t i;
 	int r = 0;
@@ -533,19 +577,24 @@ rm_dir_contents(int dfd, const char *path, dev_t dev)
 		close(dfd);
 		return -1;
 	}
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0)
-			strv_add(&names, de->d_name);
+	do {
+		moved = c->moved;
+		rewinddir(d);
 		errno = 0;
-	}
-	if (errno != 0)
-		r = frx_seterr_errno("%s: cannot read directory", path);
-	for (i = 0; r == 0 && i < names.n; i++)
-		r = rm_entry(dirfd(d), names.v[i],
-		    xasprintf("%s/%s", path, names.v[i]), dev);
-	strv_free(&names);
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0)
+				strv_add(&names, de->d_name);
+			errno = 0;
+		}
+		if (errno != 0)
+			r = frx_seterr_errno("%s: cannot read directory",
+			    path);
+		for (i = 0; r == 0 && i < names.n; i++)
+			r = rm_entry(c, dirfd(d), names.v[i],
+			    xasprintf("%s/%s", path, names.v[i]));
+		strv_free(&names);
+	} while (r == 0 && c->depth == 1 && c->moved != moved);
 	closedir(d);
 	return r;
 }
@@ -553,6 +602,7 @@ rm_dir_contents(int dfd, const char *path, dev_t dev)
 int
 remove_tree(const char *path)
 {
+	struct rm c = { 0, -1, 0, 0, 0 };
 	struct stat st;
 	char *dir, *slash;
 	const char *base;
@@ -568,6 +618,7 @@ remove_tree(const char *path)
 			return frx_seterr_errno("%s: cannot remove", path);
 		return 0;
 	}
+	c.dev = st.st_dev;
 	dir = xstrdup(path);
 	while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
 		dir[strlen(dir) - 1] = '\0';
@@ -591,7 +642,7 @@ remove_tree(const char *path)
 	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 		r = frx_seterr("%s: refusing to remove", path);
 	else
-		r = rm_entry(dfd, base, xstrdup(path), st.st_dev);
+		r = rm_entry(&c, dfd, base, xstrdup(path));
 	close(dfd);
 	free(dir);
 	return r;

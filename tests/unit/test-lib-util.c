@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -215,6 +216,42 @@ test_remove_tree(void **state)
 	free(root);
 }
 
+/* A tree nested far deeper than the open-file limit, with a file at
+ * every level, as a hostile builder may leave. */
+static void
+test_remove_deep_tree(void **state)
+{
+	char *root = xasprintf("%s/deep", tmpdir);
+	struct rlimit old, low;
+	struct stat st;
+	int fd, next, i;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(mkdir(root, 0755), 0);
+	fd = open(root, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	for (i = 0; i < 3000; i++) {
+		close(openat(fd, "f", O_WRONLY | O_CREAT, 0444));
+		assert_int_equal(mkdirat(fd, "d", i % 7 ? 0755 : 0555), 0);
+		next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+		assert_true(next >= 0);
+		close(fd);
+		fd = next;
+	}
+	close(fd);
+	low = old;
+	low.rlim_cur = 256;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	if (remove_tree(root) < 0) {
+		(void)setrlimit(RLIMIT_NOFILE, &old);
+		fail_msg("%s", frx_errmsg());
+	}
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(lstat(root, &st), -1);
+	free(root);
+}
+
 static int
 setup(void **state)
 {
@@ -239,6 +276,7 @@ main(void)
 		cmocka_unit_test(test_io),
 		cmocka_unit_test(test_mkdirs),
 		cmocka_unit_test(test_remove_tree),
+		cmocka_unit_test(test_remove_deep_tree),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
