@@ -211,7 +211,6 @@ dump_entries(struct nar_writer *w, int fd, const char *path)
 {
 	static const char *const ent[] = { "entry", "(", "name", NULL };
 	struct strv names = STRV_INIT;
-	struct dirent *de;
 	char *sub;
 	DIR *d;
 	size_t i;
@@ -222,15 +221,7 @@ dump_entries(struct nar_writer *w, int fd, const char *path)
 		close(fd);
 		return frx_seterr_errno("%s: cannot read directory", path);
 	}
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0)
-			strv_add(&names, de->d_name);
-		errno = 0;
-	}
-	if (errno != 0)
-		r = frx_seterr_errno("%s: cannot read directory", path);
+	r = dir_read_names(d, path, &names);
 	strv_sort(&names);
 	for (i = 0; r == 0 && i < names.n; i++) {
 		sub = xasprintf("%s/%s", path, names.v[i]);

@@ -564,7 +564,6 @@ rm_entry(struct rm *c, int dfd, const char *name, char *path)
 static int
 rm_dir_contents(struct rm *c, int dfd, const char *path)
 {
-	struct dirent *de;
 	struct strv names = STRV_INIT;
 	unsigned moved;
 	DIR *d;
@@ -580,16 +579,7 @@ rm_dir_contents(struct rm *c, int dfd, const char *path)
 	do {
 		moved = c->moved;
 		rewinddir(d);
-		errno = 0;
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") != 0 &&
-			    strcmp(de->d_name, "..") != 0)
-				strv_add(&names, de->d_name);
-			errno = 0;
-		}
-		if (errno != 0)
-			r = frx_seterr_errno("%s: cannot read directory",
-			    path);
+		r = dir_read_names(d, path, &names);
 		for (i = 0; r == 0 && i < names.n; i++)
 			r = rm_entry(c, dirfd(d), names.v[i],
 			    xasprintf("%s/%s", path, names.v[i]));
@@ -597,6 +587,23 @@ rm_dir_contents(struct rm *c, int dfd, const char *path)
 	} while (r == 0 && c->depth == 1 && c->moved != moved);
 	closedir(d);
 	return r;
+}
+
+int
+dir_read_names(DIR *d, const char *path, struct strv *names)
+{
+	struct dirent *de;
+
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			strv_add(names, de->d_name);
+		errno = 0;
+	}
+	if (errno != 0)
+		return frx_seterr_errno("%s: cannot read directory", path);
+	return 0;
 }
 
 int

@@ -12,6 +12,7 @@
 #ifndef FRX_UTIL_H
 #define FRX_UTIL_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +85,9 @@ int mkdirs(const char *path, mode_t mode);
 /* rm -rf that never follows symlinks and never crosses into another
  * file system (st_dev check); makes directories writable as it goes. */
 int remove_tree(const char *path);
+/* Append every name in d but "." and ".." to names; -1, with a message
+ * naming path, on a read error. */
+int dir_read_names(DIR *d, const char *path, struct strv *names);
 
 /* Current time in seconds / in milliseconds since the epoch. */
 int64_t now_s(void);
