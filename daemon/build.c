@@ -88,8 +88,8 @@ build_abort(void)
 			(void)kill(running_pids[i], SIGKILL);
 }
 
-static void
-note_running(pid_t pid, int on)
+void
+build_note_running(pid_t pid, int on)
 {
 	int i;
 
@@ -510,7 +510,7 @@ try_start(struct sched *sc, size_t gi, int64_t now)
 	}
 	g->state = G_RUNNING;
 	sc->running++;
-	note_running(job_pid(g->job), 1);
+	build_note_running(job_pid(g->job), 1);
 	return 1;
 }
 
@@ -561,7 +561,7 @@ end_goal(struct sched *sc, size_t gi)
 {
 	struct goal *g = &sc->g[gi];
 
-	note_running(job_pid(g->job), 0);
+	build_note_running(job_pid(g->job), 0);
 	job_release_user(g->job);
 	sc->running--;
 	g->state = G_ENDED;

@@ -145,6 +145,8 @@ int build_derivation(struct session *s, const char *drvpath,
 int build_ensure_path(struct session *s, const char *path);
 /* Kill the running builds, if any (safe in a signal handler). */
 void build_abort(void);
+/* Count pid among the children build_abort kills (on), or no more. */
+void build_note_running(pid_t pid, int on);
 /* Load the .drv at path, which must be a valid store path. */
 int load_drv(struct session *s, const char *path, struct drv *d);
 /* load_drv as a drv_loader_fn; ctx is the session. */
@@ -199,7 +201,7 @@ int buildlog_close(struct buildlog *l);
 
 /* fetch.c: carry out a builtin:download / builtin:fetchurl derivation. */
 int fetch_builtin(struct session *s, const char *drvpath,
-    const struct drv *d, const char *tmpdir, uid_t uid, gid_t gid);
+    const struct drv *d, const char *tmpdir, const struct build_user *u);
 
 /* store.c: daemon-side store operations. */
 /*

@@ -11,11 +11,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#elif defined(__FreeBSD__)
+#include <sys/procctl.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,8 +113,9 @@ fetch_child(const char *url, const char *dest, uid_t uid, gid_t gid,
     const struct fetch_limits *lim, int errfd)
 {
 	char err[CURL_ERROR_SIZE + 1];
+	pid_t parent = getppid();
 	FILE *out;
-	int fd;
+	int fd, sig = SIGKILL;
 
 	/* Nothing of the daemon's (the database, the client's socket, the
 	 * locks) stays open in a process that talks to the network. */
@@ -124,6 +131,18 @@ fetch_child(const char *url, const char *dest, uid_t uid, gid_t gid,
 		child_fail(errfd, "setuid%s: %s", "");
 	if (getuid() != uid || geteuid() != uid || getgid() != gid)
 		child_fail(errfd, "dropping privileges%s: %s", "");
+	/* Die with the session, even one killed outright.  Set after the
+	 * drop, which clears it. */
+#if defined(__linux__)
+	if (prctl(PR_SET_PDEATHSIG, sig) < 0)
+		child_fail(errfd, "PR_SET_PDEATHSIG%s: %s", "");
+#elif defined(__FreeBSD__)
+	if (procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig) < 0)
+		child_fail(errfd, "PROC_PDEATHSIG_CTL%s: %s", "");
+#endif
+	(void)sig;
+	if (getppid() != parent)
+		_exit(1);
 	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 || !(out = fdopen(fd, "wb")))
 		child_fail(errfd, "%s: cannot create: %s", dest);
@@ -136,15 +155,41 @@ fetch_child(const char *url, const char *dest, uid_t uid, gid_t gid,
 	_exit(0);
 }
 
-/* Download url to dest as the build user; 0 or -1 with message. */
+/* The size of the file being downloaded, -1 while there is none. */
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * Download url to dest as the build user; 0 or -1 with message.
+ *
+ * libcurl keeps its own time limits, but it cannot stop a file:// URL
+ * that blocks in open(2) (a FIFO) or never ends (/dev/zero), so the
+ * daemon enforces them as well, from outside: the whole download within
+ * the time limit, and some growth of the file within the stall limit,
+ * each with a grace period over libcurl's own.  The child is recorded
+ * as the build user's process, so that the user is not handed out again
+ * while it lives, and as a running child, so that a session stopped by
+ * a signal kills it.
+ */
+#define FETCH_GRACE 5
+
 static int
-fetch_as_user(const char *url, const char *dest, uid_t uid, gid_t gid,
+fetch_as_user(const char *url, const char *dest, const struct build_user *u,
     const struct fetch_limits *lim)
 {
 	struct buf err = BUF_INIT;
+	struct pollfd pfd;
 	char chunk[1024];
-	int p[2], st;
-	ssize_t n;
+	int64_t deadline, moved, now;
+	off_t size = -1, sz;
+	const char *limit = NULL;
+	int p[2], st, n;
+	ssize_t k;
 	pid_t pid;
 
 	if (pipe(p) < 0)
@@ -157,21 +202,54 @@ fetch_as_user(const char *url, const char *dest, uid_t uid, gid_t gid,
 	}
 	if (pid == 0) {
 		close(p[0]);
-		fetch_child(url, dest, uid, gid, lim, p[1]);
+		fetch_child(url, dest, u->uid, u->gid, lim, p[1]);
 	}
 	close(p[1]);
-	while ((n = read(p[0], chunk, sizeof(chunk))) > 0 ||
-	    (n < 0 && errno == EINTR))
-		if (n > 0)
-			buf_add(&err, chunk, (size_t)n);
+	build_note_running(pid, 1);
+	users_note_process(u, pid);
+	moved = now_ms();
+	deadline = moved + (lim->timeout + FETCH_GRACE) * 1000LL;
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	for (;;) {
+		now = now_ms();
+		if ((sz = file_size(dest)) != size) {
+			size = sz;
+			moved = now;
+		}
+		if (now >= deadline)
+			limit = "timed out";
+		else if (now - moved >= (lim->stall + FETCH_GRACE) * 1000LL)
+			limit = "stalled";
+		if (limit) {
+			(void)kill(pid, SIGKILL);
+			break;
+		}
+		n = poll(&pfd, 1, 1000);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n <= 0)
+			continue;
+		k = read(p[0], chunk, sizeof(chunk));
+		if (k > 0)
+			buf_add(&err, chunk, (size_t)k);
+		else if (k == 0 || errno != EINTR)
+			break;
+	}
 	close(p[0]);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+	build_note_running(pid, 0);
+	if (limit) {
+		frx_seterr("the download %s (limits: %ld seconds in all, %ld "
+		    "seconds without data); killed", limit, lim->timeout,
+		    lim->stall);
+	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 		buf_free(&err);
 		return 0;
+	} else {
+		frx_seterr("%s", err.len ? err.data : "download failed");
 	}
-	frx_seterr("%s", err.len ? err.data : "download failed");
 	buf_free(&err);
 	return -1;
 }
@@ -209,7 +287,7 @@ actual_hash(const char *file, int recursive, enum hash_algo a,
  * errors), -1 internal error. */
 static int
 try_url(struct session *s, const char *url, const char *dest,
-    const struct hash *want, int recursive, uid_t uid, gid_t gid,
+    const struct hash *want, int recursive, const struct build_user *u,
     struct buf *errors)
 {
 	struct fetch_limits lim = {
@@ -221,7 +299,7 @@ try_url(struct session *s, const char *url, const char *dest,
 
 	(void)unlink(dest);
 	session_log(s, "downloading '%s'...", url);
-	if (fetch_as_user(url, dest, uid, gid, &lim) < 0) {
+	if (fetch_as_user(url, dest, u, &lim) < 0) {
 		buf_printf(errors, "\n  %s: %s", url, frx_errmsg());
 		return 0;
 	}
@@ -242,7 +320,7 @@ try_url(struct session *s, const char *url, const char *dest,
 
 int
 fetch_builtin(struct session *s, const char *drvpath, const struct drv *d,
-    const char *tmpdir, uid_t uid, gid_t gid)
+    const char *tmpdir, const struct build_user *u)
 {
 	struct buf errors = BUF_INIT;
 	struct path_info pi;
@@ -267,7 +345,7 @@ fetch_builtin(struct session *s, const char *drvpath, const struct drv *d,
 	list = xstrdup(urls);
 	for (tok = strtok_r(list, " \t\n", &save); tok && !got;
 	    tok = strtok_r(NULL, " \t\n", &save)) {
-		got = try_url(s, tok, dest, &want, recursive, uid, gid,
+		got = try_url(s, tok, dest, &want, recursive, u,
 		    &errors);
 		if (got < 0)
 			goto out;

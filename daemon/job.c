@@ -256,7 +256,7 @@ job_fetch(struct job *j)
 	j->fetch_result = tmp ? 0 : -1;
 	if (j->fetch_result == 0)
 		j->fetch_result = fetch_builtin(j->s, j->drvpath, j->d, tmp,
-		    j->user.uid, j->user.gid);
+		    &j->user);
 	if (j->fetch_result < 0)
 		j->error = xstrdup(frx_errmsg());
 	if (tmp && build_dir_remove(tmp) < 0)

@@ -340,6 +340,34 @@ def test_two_daemons(d, drvs, top):
         d2.stop()
 
 
+def test_fetch_limits(d, drvs, top):
+    """The built-in fetcher is held to the time limit from outside: a
+    file:// URL naming a FIFO blocks in open(2), where libcurl's own
+    limits never fire."""
+    fifo = os.path.join(top, "fifo")
+    os.mkfifo(fifo)
+    os.chmod(fifo, 0o666)
+    c = d.conn(pairs={"timeout": "1"})
+    drv = wc.Derivation("stuck.tar.gz", "builtin", "builtin:fetchurl")
+    drv.env["url"] = "file://" + fifo
+    drv.outputs["out"] = ("", "sha256", "0" * 64)
+    drv.fill_outputs(d.store)
+    p = c.add_text_to_store("stuck.tar.gz.drv", drv.aterm(),
+                            drv.references())
+    t0 = time.time()
+    err = build(c, [p + "!out"])
+    took = time.time() - t0
+    check("a download that blocks is killed at its time limit "
+          "(%.1f s)" % took, err is not None and took < 15, err)
+    check("... and the error says so", err is not None and
+          "timed out" in err and fifo in err, err)
+    left = wait_no_uid_processes()
+    check("... and no fetcher process is left", not left, left)
+    check("... and nothing is valid", not c.is_valid_path(
+        drv.outputs["out"][0]))
+    c.close()
+
+
 def test_limits(d, drvs):
     c = d.conn(pairs={"timeout": "1"})
     p, out = drvs.make(c, "too-long", "sleep 60 & sleep 60; touch $out")
@@ -542,6 +570,10 @@ def main():
             except (wc.DaemonError, wc.ProtocolError, EOFError,
                     OSError) as e:
                 check("%s ran to its end" % t.__name__, False, repr(e))
+        try:
+            test_fetch_limits(d, drvs, top)
+        except (wc.DaemonError, wc.ProtocolError, EOFError, OSError) as e:
+            check("test_fetch_limits ran to its end", False, repr(e))
         try:
             test_two_daemons(d, drvs, top)
         except (wc.DaemonError, wc.ProtocolError, EOFError, OSError,
