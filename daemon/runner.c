@@ -39,14 +39,17 @@ struct run {
 	char *top;		/* <rootsdir>/<id>: holds root and ledger */
 	char *root;
 	char *ledger;
-	char *tmp;		/* <state>/builds/<uid> */
+	char *tmp;		/* <state>/builds/<uid>-<pid>-<n> */
 	int tmp_ready;
 	char *hostname;
 	struct strv outpaths;
 	struct buildlog *log;
 	struct sandbox *sb;
 	int logfd;		/* read end of the builder's stdout/err */
-	int fwd;		/* to the session */
+	int fwd;		/* to the session, non-blocking */
+	struct buf fwdbuf;	/* what the session has not taken yet */
+	size_t fwdoff;
+	unsigned long long dropped;	/* bytes the session never got */
 	int64_t start_ms, last_ms;
 	int status;
 	int killed_for;
@@ -360,6 +363,60 @@ out:
 
 /* Pass what the builder wrote on: to the log file and the session.
  * 0 data, 1 end of file, 2 nothing now. */
+/*
+ * The log goes to the session without ever blocking the runner: a
+ * client that stops reading (and so a session stuck writing to it) must
+ * not keep the time limits from being enforced.  Up to FWD_MAX bytes
+ * wait here; past that the client misses lines, is told how many bytes
+ * it missed, and finds them all in the kept log (frx log).
+ */
+#define FWD_MAX (4u << 20)
+
+static void
+fwd_flush(struct run *r)
+{
+	char note[160];
+	ssize_t n;
+
+	while (r->fwdoff < r->fwdbuf.len) {
+		n = write(r->fwd, r->fwdbuf.data + r->fwdoff,
+		    r->fwdbuf.len - r->fwdoff);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {	/* the session is gone: nobody to tell */
+			r->fwdoff = r->fwdbuf.len;
+			break;
+		}
+		r->fwdoff += (size_t)n;
+	}
+	r->fwdbuf.len = r->fwdoff = 0;
+	if (r->dropped) {
+		n = snprintf(note, sizeof(note), "\nfrx-daemon: %llu bytes of "
+		    "the log were not shown (the client was not reading); "
+		    "the kept log has them\n", r->dropped);
+		r->dropped = 0;
+		buf_add(&r->fwdbuf, note, (size_t)n);
+		fwd_flush(r);
+	}
+}
+
+static void
+fwd_log(struct run *r, const char *p, size_t n)
+{
+	size_t room;
+
+	fwd_flush(r);
+	room = r->fwdbuf.len < FWD_MAX ? FWD_MAX - r->fwdbuf.len : 0;
+	if (n > room) {
+		r->dropped += n - room;
+		n = room;
+	}
+	buf_add(&r->fwdbuf, p, n);
+	fwd_flush(r);
+}
+
 static int
 run_read_log(struct run *r)
 {
@@ -377,8 +434,7 @@ run_read_log(struct run *r)
 		return 1;
 	}
 	buildlog_write(r->log, chunk, (size_t)n);
-	/* A session that went away is not waited for. */
-	(void)write_full(r->fwd, chunk, (size_t)n);
+	fwd_log(r, chunk, (size_t)n);
 	r->last_ms = now_ms();
 	return 0;
 }
@@ -428,10 +484,10 @@ run_limits(struct run *r)
 static int
 run_wait(struct run *r)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	char drain[64];
-	int64_t left;
-	int st, n;
+	int64_t left, end;
+	int st, n, nfd;
 
 	for (;;) {
 		n = sandbox_poll(r->sb, &st);
@@ -442,20 +498,37 @@ run_wait(struct run *r)
 		left = run_limits(r);
 		pfd[0].fd = run_sigpipe[0];
 		pfd[0].events = POLLIN;
-		pfd[1].fd = r->logfd;
-		pfd[1].events = POLLIN;
-		n = poll(pfd, r->logfd >= 0 ? 2 : 1, left < 0 ? 1000 :
+		pfd[1].fd = r->fwd;
+		pfd[1].events = r->fwdbuf.len ? POLLOUT : 0;
+		pfd[2].fd = r->logfd;
+		pfd[2].events = POLLIN;
+		nfd = r->logfd >= 0 ? 3 : 2;
+		n = poll(pfd, nfd, left < 0 ? 1000 :
 		    left > 1000 ? 1000 : (int)left + 1);
 		if (n > 0 && pfd[0].revents)
 			while (read(run_sigpipe[0], drain, sizeof(drain)) > 0)
 				;
-		if (n > 0 && r->logfd >= 0 && pfd[1].revents)
+		if (n > 0 && pfd[1].revents)
+			fwd_flush(r);
+		if (n > 0 && nfd == 3 && pfd[2].revents)
 			(void)run_read_log(r);
 	}
-	/* The builder's processes are gone: what they wrote is in the
-	 * pipe (another build's fork may still hold the write end). */
-	while (run_read_log(r) == 0)
+	/*
+	 * The builder's processes are gone: what they wrote is in the pipe.
+	 * Something outside may still hold its write end (a fixed-output
+	 * builder can pass it out), so take only what comes within a
+	 * moment, and give the session as long to take what is queued.
+	 */
+	end = now_ms() + 1000;
+	while (now_ms() < end && run_read_log(r) == 0)
 		;
+	end = now_ms() + 2000;
+	while (r->fwdbuf.len && now_ms() < end) {
+		pfd[0].fd = r->fwd;
+		pfd[0].events = POLLOUT;
+		if (poll(pfd, 1, 100) > 0)
+			fwd_flush(r);
+	}
 	r->status = st;
 	return 0;
 }
@@ -660,6 +733,7 @@ runner_main(struct job *j, int fwd, int res)
 	memset(&r, 0, sizeof(r));
 	r.j = j;
 	r.fwd = fwd;
+	(void)fcntl(fwd, F_SETFL, fcntl(fwd, F_GETFL) | O_NONBLOCK);
 	r.logfd = -1;
 	for (i = 0; i < j->d->noutputs; i++)
 		strv_add(&r.outpaths, j->d->outputs[i].path);

@@ -368,6 +368,32 @@ def test_fetch_limits(d, drvs, top):
     c.close()
 
 
+def test_client_not_reading(d, drvs):
+    """A client that stops reading while its build floods the log: the
+    time limit still kills the build."""
+    c = d.conn(pairs={"timeout": "2"})
+    p, out = drvs.make(c, "flood", "yes 'a line of a log nobody reads'")
+    c.w_u64(wc.OP["BuildPaths"])
+    c.w_strings([p + "!out"])
+    c.w_u64(0)
+    c.flush()
+    time.sleep(8)
+    left = uid_processes()
+    check("a flooding build whose client does not read is killed at "
+          "its time limit", not left, left)
+    err = None
+    try:
+        c.process_stderr()
+        c.r_u64()
+    except wc.DaemonError as e:
+        err = e.message
+    except (EOFError, OSError) as e:
+        err = repr(e)
+    check("... and the client, reading at last, gets the error",
+          err is not None and "timed out" in err, err)
+    c.close()
+
+
 def test_limits(d, drvs):
     c = d.conn(pairs={"timeout": "1"})
     p, out = drvs.make(c, "too-long", "sleep 60 & sleep 60; touch $out")
@@ -570,6 +596,10 @@ def main():
             except (wc.DaemonError, wc.ProtocolError, EOFError,
                     OSError) as e:
                 check("%s ran to its end" % t.__name__, False, repr(e))
+        try:
+            test_client_not_reading(d, drvs)
+        except (wc.DaemonError, wc.ProtocolError, EOFError, OSError) as e:
+            check("test_client_not_reading ran to its end", False, repr(e))
         try:
             test_fetch_limits(d, drvs, top)
         except (wc.DaemonError, wc.ProtocolError, EOFError, OSError) as e:
