@@ -105,10 +105,17 @@ check_ca_content(const char *path, const char *s, const char *tmp,
 {
 	struct ca ca;
 	struct hash got;
+	struct stat st;
 	char *w, *g;
 
 	if (parse_ca(s, &ca) < 0)
 		return frx_preferr("cannot add '%s'", path);
+	/* A text path is a plain file: AddTextToStore of the same text
+	 * must not find an executable there. */
+	if (ca.text && (lstat(tmp, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 0111)))
+		return frx_seterr("cannot add '%s': a text content address "
+		    "needs a regular, non-executable file", path);
 	if (ca.recursive && ca.algo == HASH_SHA256)
 		got = *nar_sha256;	/* already computed: no second pass */
 	else if (content_hash(tmp, ca.recursive, ca.algo, &got) < 0)
@@ -233,7 +240,8 @@ store_nar_upload(struct session *s, struct nar_upload *u, const char *tmp)
 	if (canonicalise_tree(tmp) < 0)
 		goto out;
 	pi.path = xstrdup(u->path);
-	pi.deriver = *u->deriver ? xstrdup(u->deriver) : NULL;
+	/* Only a trusted client may say which derivation made a path. */
+	pi.deriver = *u->deriver && s->trusted ? xstrdup(u->deriver) : NULL;
 	pi.nar_hash = got;
 	pi.nar_size = size;
 	pi.registration_time = now_s();

@@ -305,8 +305,12 @@ fs_entry(const struct plan_entry *e, const char *path)
 		flags |= MS_NOEXEC;
 		snprintf(opts, sizeof(opts), "mode=%04o,size=1m",
 		    (unsigned)e->mode);
-	} else
-		snprintf(opts, sizeof(opts), "mode=%04o", (unsigned)e->mode);
+	} else {
+		/* /dev/shm: a tenth of memory, so that a few builds cannot
+		 * drive the host out of it (tmpfs would allow half each). */
+		snprintf(opts, sizeof(opts), "mode=%04o,size=10%%",
+		    (unsigned)e->mode);
+	}
 	if (mount(type, path, type, flags, opts[0] ? opts : NULL) < 0)
 		return frx_seterr_errno("sandbox: mount %s on %s", type, path);
 	return 0;

@@ -385,6 +385,19 @@ text = hashlib.sha256(b"real text").digest()
 attempt("poison-text", wc.text_path(store, "t.txt", "real text"), evil,
         "text:sha256:" + wc.b32encode(text))
 attempt("ca", path, nar, wc.ca_fixed(True, "sha256", digest))
+exe = hashlib.sha256(b"#!/bin/sh\n").digest()
+attempt("text-exec", wc.text_path(store, "x.sh", "#!/bin/sh\n"),
+        wc.nar_of_bytes(b"#!/bin/sh\n", executable=True),
+        "text:sha256:" + wc.b32encode(exe))
+own = wc.nar_of_bytes(b"with a deriver\n")
+owndig = hashlib.sha256(own).digest()
+ownpath = wc.fixed_path(store, "derived", True, "sha256", owndig)
+try:
+    c.add_to_store_nar(ownpath, own, ca=wc.ca_fixed(True, "sha256", owndig),
+                       deriver=store + "/" + "1" * 32 + "-victim.drv")
+    print("deriver: %r" % c.query_path_info(ownpath).get("deriver"))
+except wc.DaemonError as e:
+    print("deriver: refused: " + e.message)
 
 # The daemon runs with --max-silent-time 3; ask for more.
 c2 = wc.Conn(sock)
@@ -427,6 +440,11 @@ def test_untrusted(t, env):
                 "does not match its content address" in out, out)
     t.check("untrusted client: a correct content address is accepted",
             "ca: accepted, valid=True" in out, out)
+    t.check("untrusted client: an executable under a text content "
+            "address is refused", "text-exec: refused: " in out and
+            "regular, non-executable file" in out, out)
+    t.check("untrusted client: the deriver it names is not recorded",
+            "deriver: ''" in out or "deriver: None" in out, out)
     t.check("untrusted client: cannot raise the daemon's "
             "--max-silent-time", "silent: failed: " in out and
             "3 seconds without output" in out, out)

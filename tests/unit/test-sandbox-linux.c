@@ -374,6 +374,8 @@ test_file_system(void **state)
 	    "test -c /dev/null; echo > /dev/null; test -L /dev/fd;"
 	    "! test -e /dev/sda; ! test -e /dev/mem;"
 	    "echo x > /dev/shm/x;"
+	    "test $(($(df -k /dev/shm | awk 'NR == 2 { print $2 }') * 9)) -le"
+	    " $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo);"
 	    "mkdir %s/dddd-out; echo out > %s/dddd-out/file",
 	    f->input, f->input, f->input, f->other, f->other, f->store,
 	    f->store, f->store);
