@@ -31,7 +31,10 @@ CRYPTO_LIBS := $(shell $(PKG_CONFIG) --libs libcrypto)
 SQLITE_CFLAGS := $(shell $(PKG_CONFIG) --cflags sqlite3)
 SQLITE_LIBS := $(shell $(PKG_CONFIG) --libs sqlite3)
 CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl)
-CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl)
+# libcurl is dlopen'd by the download child (daemon/fetch.c), not linked.
+ifeq ($(OS),Linux)
+DL_LIBS = -ldl
+endif
 GUILE_CFLAGS := $(shell $(PKG_CONFIG) --cflags guile-3.0)
 GUILE_LIBS := $(shell $(PKG_CONFIG) --libs guile-3.0)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -81,7 +84,7 @@ $(B)/libsandbox.a: $(SANDBOX_OBJ)
 
 $(B)/frx-daemon: $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a
 	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a \
-		$(CURL_LIBS) $(BZ2_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS) $(OSLIBS)
+		$(DL_LIBS) $(BZ2_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS) $(OSLIBS)
 
 $(B)/frx: $(CLI_OBJ) $(B)/libfrx.a
 	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $(CLI_OBJ) $(B)/libfrx.a $(GUILE_LIBS) \

@@ -8,6 +8,7 @@
  * the hash, and only a file with the declared hash enters the store.
  */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -29,6 +30,10 @@
 #include "../lib/store.h"
 #include "daemon.h"
 
+#ifndef FRX_LIBCURL
+#define FRX_LIBCURL "libcurl.so.4"
+#endif
+
 #define FETCH_TIMEOUT 3600L	/* seconds, when the client sets none */
 #define FETCH_STALL 300L	/* seconds below 1 byte/s, likewise */
 
@@ -38,52 +43,97 @@ struct fetch_limits {
 	long stall;
 };
 
+/*
+ * libcurl is loaded only in the download child.  Linked into the daemon,
+ * it and the libraries it pulls in (TLS, SSH, LDAP, Kerberos: 30 of
+ * them) made up most of the daemon's mappings, which every fork of a
+ * session and of a build's runner and init copied and tore down again.
+ */
+struct curl_api {
+	CURLcode (*global_init)(long);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+};
+
+static int
+curl_load(struct curl_api *api, char *err, size_t errlen)
+{
+	void *h = dlopen(FRX_LIBCURL, RTLD_NOW | RTLD_LOCAL);
+
+	if (h == NULL) {
+		snprintf(err, errlen, "cannot load libcurl: %s", dlerror());
+		return -1;
+	}
+	*(void **)&api->global_init = dlsym(h, "curl_global_init");
+	*(void **)&api->easy_init = dlsym(h, "curl_easy_init");
+	*(void **)&api->easy_setopt = dlsym(h, "curl_easy_setopt");
+	*(void **)&api->easy_perform = dlsym(h, "curl_easy_perform");
+	*(void **)&api->easy_getinfo = dlsym(h, "curl_easy_getinfo");
+	*(void **)&api->easy_cleanup = dlsym(h, "curl_easy_cleanup");
+	*(void **)&api->easy_strerror = dlsym(h, "curl_easy_strerror");
+	if (!api->global_init || !api->easy_init || !api->easy_setopt ||
+	    !api->easy_perform || !api->easy_getinfo || !api->easy_cleanup ||
+	    !api->easy_strerror) {
+		snprintf(err, errlen, "%s: a libcurl function is missing",
+		    FRX_LIBCURL);
+		return -1;
+	}
+	return 0;
+}
+
 /* In the child: download url into fd; the error goes to errfd. */
 static int
 curl_fetch(const char *url, FILE *out, const struct fetch_limits *lim,
     char *err, size_t errlen)
 {
+	struct curl_api api;
 	CURL *c;
 	CURLcode rc;
 	long code = 0;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+	if (curl_load(&api, err, errlen) < 0)
+		return -1;
+	if (api.global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		snprintf(err, errlen, "cannot initialise libcurl");
 		return -1;
 	}
-	c = curl_easy_init();
+	c = api.easy_init();
 	if (!c) {
 		snprintf(err, errlen, "cannot initialise libcurl");
 		return -1;
 	}
 	err[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, lim->timeout);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, lim->stall);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "frx-daemon/0.1");
+	api.easy_setopt(c, CURLOPT_URL, url);
+	api.easy_setopt(c, CURLOPT_WRITEDATA, out);
+	api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	api.easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	api.easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+	api.easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+	api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+	api.easy_setopt(c, CURLOPT_TIMEOUT, lim->timeout);
+	api.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	api.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, lim->stall);
+	api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	api.easy_setopt(c, CURLOPT_USERAGENT, "frx-daemon/0.1");
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,ftp,file");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https,ftp");
+	api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,ftp,file");
+	api.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https,ftp");
 #else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP |
+	api.easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP |
 	    CURLPROTO_HTTPS | CURLPROTO_FTP | CURLPROTO_FILE));
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP |
+	api.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP |
 	    CURLPROTO_HTTPS | CURLPROTO_FTP));
 #endif
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(c);
+	rc = api.easy_perform(c);
+	api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	api.easy_cleanup(c);
 	if (rc != CURLE_OK) {
 		if (!err[0])
-			snprintf(err, errlen, "%s", curl_easy_strerror(rc));
+			snprintf(err, errlen, "%s", api.easy_strerror(rc));
 		return -1;
 	}
 	if (fflush(out) != 0) {

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/hash.h"
 #include "../sandbox/sandbox.h"
 #include "daemon.h"
 
@@ -506,6 +507,7 @@ lock_state(void)
 int
 main(int argc, char **argv)
 {
+	struct hash warm;
 	struct db *db;
 	int lfd;
 
@@ -533,6 +535,10 @@ main(int argc, char **argv)
 		dlog("fatal", "%s", frx_errmsg());
 		return 111;
 	}
+	/* OpenSSL reads its configuration and sets up its providers on the
+	 * first digest: once here, not in every session a client waits
+	 * for (and every runner of a session that had not hashed yet). */
+	hash_buf(HASH_SHA256, "", 0, &warm);
 	dlog("info", "listening on %s; store %s, state %s, sandbox %s "
 	    "(roots %s), %d build users from uid %ld", cfg.socket,
 	    cfg.storedir, cfg.statedir, sandbox_mode(), cfg.roots_in_memory ?

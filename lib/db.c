@@ -11,9 +11,26 @@
 
 #include "db.h"
 
+/*
+ * Prepared statements are kept for the life of the connection: parsing
+ * and planning the same dozen statements again for every build was
+ * about half of the daemon's time in SQLite.  A statement in use (a
+ * query run while another instance of it is being stepped) gets a fresh
+ * one that is finalized after use.
+ */
+#define DB_STMTS 32
+
+struct db_stmt {
+	const char *sql;
+	sqlite3_stmt *st;
+	int busy;
+};
+
 struct db {
 	sqlite3 *h;
 	char *path;
+	struct db_stmt stmts[DB_STMTS];
+	size_t nstmts;
 };
 
 static const char schema[] =
@@ -75,12 +92,45 @@ static sqlite3_stmt *
 db_prep(struct db *db, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
+	struct db_stmt *c;
+	size_t i;
 
-	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+	for (i = 0; i < db->nstmts; i++) {
+		c = &db->stmts[i];
+		if (!c->busy && strcmp(c->sql, sql) == 0) {
+			c->busy = 1;
+			return c->st;
+		}
+	}
+	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	    NULL) != SQLITE_OK) {
 		db_err(db, "cannot prepare statement");
 		return NULL;
 	}
+	if (db->nstmts < DB_STMTS) {
+		c = &db->stmts[db->nstmts++];
+		c->sql = sql;	/* callers pass string literals */
+		c->st = st;
+		c->busy = 1;
+	}
 	return st;
+}
+
+/* Done with st: reset a kept statement (which ends its read), finalize
+   any other. */
+static void
+db_done(struct db *db, sqlite3_stmt *st)
+{
+	size_t i;
+
+	for (i = 0; i < db->nstmts; i++)
+		if (db->stmts[i].st == st) {
+			(void)sqlite3_reset(st);
+			(void)sqlite3_clear_bindings(st);
+			db->stmts[i].busy = 0;
+			return;
+		}
+	sqlite3_finalize(st);
 }
 
 static void
@@ -108,10 +158,10 @@ db_step_done(struct db *db, sqlite3_stmt *st, const char *what)
 
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		db_err(db, what);
-		sqlite3_finalize(st);
+		db_done(db, st);
 		return -1;
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return 0;
 }
 
@@ -124,7 +174,7 @@ db_collect(struct db *db, sqlite3_stmt *st, struct strv *out,
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		strv_addn(out, col_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc != SQLITE_DONE)
 		return db_err(db, what);
 	return 0;
@@ -167,8 +217,12 @@ db_open(const char *state_dir)
 void
 db_close(struct db *db)
 {
+	size_t i;
+
 	if (db == NULL)
 		return;
+	for (i = 0; i < db->nstmts; i++)
+		sqlite3_finalize(db->stmts[i].st);
 	if (db->h != NULL)
 		sqlite3_close(db->h);
 	free(db->path);
@@ -207,7 +261,7 @@ path_id(struct db *db, const char *path, sqlite3_int64 *id)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)
@@ -304,16 +358,16 @@ db_query_info(struct db *db, const char *path, struct path_info *pi)
 	bind_text(st, 1, path);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		sqlite3_finalize(st);
+		db_done(db, st);
 		return 0;
 	}
 	if (rc != SQLITE_ROW) {
 		db_err(db, path);
-		sqlite3_finalize(st);
+		db_done(db, st);
 		return -1;
 	}
 	rc = fill_info(db, st, path, pi);
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc < 0) {
 		path_info_free(pi);
 		return -1;
@@ -388,7 +442,7 @@ db_query_path_from_hash_part(struct db *db, const char *storedir,
 	} else if (rc != SQLITE_DONE) {
 		found = db_err(db, hashpart);
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	free(prefix);
 	return found;
 }
@@ -619,7 +673,7 @@ db_query_drv_outputs(struct db *db, const char *drv, struct strv *names,
 		strv_addn(names, col_text(st, 0));
 		strv_addn(paths, col_text(st, 1));
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc != SQLITE_DONE)
 		return db_err(db, drv);
 	return 0;
@@ -655,7 +709,7 @@ db_query_build_record(struct db *db, const char *drv, char **text)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*text = col_text(st, 0);
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE)

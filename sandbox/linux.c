@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
@@ -592,6 +593,39 @@ move_high(int fd)
 	return nfd;
 }
 
+static int
+builder_entry(void *arg)
+{
+	builder_main(arg);
+	return 127;	/* not reached */
+}
+
+/*
+ * The builder shares init's memory until it execs (CLONE_VM and
+ * CLONE_VFORK, as posix_spawn does): init is suspended meanwhile, and
+ * copying an address space that exec throws away at once was one of
+ * the larger costs of a small build.  Signal dispositions, descriptors,
+ * credentials, limits, the working directory and the seccomp filter
+ * are still the builder's own: none of CLONE_SIGHAND, CLONE_FILES,
+ * CLONE_FS or CLONE_THREAD is given.
+ */
+static pid_t
+spawn_builder(struct child *c)
+{
+	const size_t size = 256 * 1024;
+	char *stack;
+	pid_t pid;
+
+	stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -1;
+	pid = clone(builder_entry, stack + size, CLONE_VM | CLONE_VFORK |
+	    SIGCHLD, c);
+	(void)munmap(stack, size);
+	return pid;
+}
+
 static void
 init_main(struct child *c)
 {
@@ -614,13 +648,11 @@ init_main(struct child *c)
 	umask(022);
 	if (setup_root(c) < 0)
 		sb_child_fail(c->status_w);
-	builder = fork();
+	builder = spawn_builder(c);
 	if (builder < 0) {
-		frx_seterr_errno("sandbox: init: fork the builder");
+		frx_seterr_errno("sandbox: init: start the builder");
 		sb_child_fail(c->status_w);
 	}
-	if (builder == 0)
-		builder_main(c);
 	close(c->status_w);
 	if (c->spec->log_fd >= 0)
 		close(c->spec->log_fd);
