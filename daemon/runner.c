@@ -361,8 +361,6 @@ out:
 	return rc;
 }
 
-/* Pass what the builder wrote on: to the log file and the session.
- * 0 data, 1 end of file, 2 nothing now. */
 /*
  * The log goes to the session without ever blocking the runner: a
  * client that stops reading (and so a session stuck writing to it) must
@@ -417,6 +415,8 @@ fwd_log(struct run *r, const char *p, size_t n)
 	fwd_flush(r);
 }
 
+/* Pass what the builder wrote on: to the log file and the session.
+ * 0 data, 1 end of file, 2 nothing now. */
 static int
 run_read_log(struct run *r)
 {

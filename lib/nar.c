@@ -39,7 +39,6 @@ struct nar_writer {
 	void *ctx;
 	size_t len;
 	unsigned char buf[NAR_BUFSZ];
-	unsigned char io[NAR_BUFSZ];
 };
 
 static int
@@ -117,13 +116,17 @@ dump_contents(struct nar_writer *w, int fd, const char *path,
     uint64_t size)
 {
 	uint64_t left = size;
+	size_t room;
 	ssize_t r;
 
 	if (w_u64(w, size) < 0)
 		return -1;
+	/* Read straight into the buffer the sink gets: no copy between. */
 	while (left > 0) {
-		r = read(fd, w->io,
-		    left < NAR_BUFSZ ? (size_t)left : NAR_BUFSZ);
+		if (w->len == sizeof(w->buf) && w_flush(w) < 0)
+			return -1;
+		room = sizeof(w->buf) - w->len;
+		r = read(fd, w->buf + w->len, left < room ? (size_t)left : room);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -131,8 +134,7 @@ dump_contents(struct nar_writer *w, int fd, const char *path,
 		if (r == 0)
 			return frx_seterr("%s: file shrank while archiving",
 			    path);
-		if (w_add(w, w->io, (size_t)r) < 0)
-			return -1;
+		w->len += (size_t)r;
 		left -= (uint64_t)r;
 	}
 	return w_pad(w, size);
