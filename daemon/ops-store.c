@@ -726,7 +726,8 @@ op_collect_garbage(struct session *s)
 	    "frx-daemon yet");
 }
 
-/* Operations whose arguments we can read but which frx does not do. */
+/* Known operations that frx does not do: refused after their arguments
+ * where it can read them, and the connection ends where it cannot. */
 int
 op_unsupported_after_args(struct session *s, uint64_t op)
 {

@@ -1213,13 +1213,12 @@ dispatch(struct session *s, uint64_t op)
 	case OP_IMPORT_PATHS:
 		return op_unsupported_after_args(s, op);
 	default:
-		if (strcmp(wire_op_name(op), "unknown") == 0)
-			frx_seterr("invalid operation %llu: not supported by "
-			    "frx-daemon", (unsigned long long)op);
-		else
-			frx_seterr("operation %llu (%s) is not supported by "
-			    "frx-daemon", (unsigned long long)op,
-			    wire_op_name(op));
+		/* A known operation whose arguments frx cannot read ends the
+		 * connection too, but is named. */
+		if (wire_op_name(op) != NULL)
+			return op_unsupported_after_args(s, op);
+		frx_seterr("invalid operation %llu: not supported by "
+		    "frx-daemon", (unsigned long long)op);
 		return ARGS_FAILED;
 	}
 }

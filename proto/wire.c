@@ -403,5 +403,5 @@ wire_op_name(uint64_t op)
 
 	if (op < sizeof(names) / sizeof(names[0]) && names[op])
 		return names[op];
-	return "unknown";
+	return NULL;
 }

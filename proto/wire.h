@@ -82,7 +82,7 @@ enum worker_op {
 };
 
 /* The operation's name as the Nix sources spell it ("OptimiseStore"),
- * or "unknown". */
+ * or NULL for an operation no version of the protocol has. */
 const char *wire_op_name(uint64_t op);
 
 /* A buffered connection.  Reads and writes fail with a message once the
