@@ -323,6 +323,8 @@ cmd_sandbox(char **av)
 	    mkdirs(av[1], 0755) < 0 || chown(bdir, 35001, 35001) < 0)
 		die(bdir);
 	roots_in_memory(av[1]);
+	if (sandbox_stock_start() < 0)	/* as frx-daemon does */
+		die("network namespace stock");
 	for (i = 0; i < n; i++) {
 		struct plan_params pp;
 		struct sandbox_plan plan = { NULL, 0 };

@@ -405,6 +405,7 @@ accept_loop(int lfd)
 			spare = -1;	/* it has a client now */
 	}
 	dlog("info", "stopping on signal %d", (int)quit);
+	sandbox_stock_stop();
 	/* Sessions get the signal too, so that their builds are torn down. */
 	for (size_t i = 0; i < nsessions; i++)
 		(void)kill(sessions[i], SIGTERM);
@@ -530,14 +531,17 @@ main(int argc, char **argv)
 		dlog("warning", "recovery: %s", frx_errmsg());
 	db_close(db);
 	roots_in_memory();
+	if (sandbox_stock_start() < 0)
+		dlog("warning", "%s; each build makes its own network "
+		    "namespace", frx_errmsg());
 	lfd = listen_socket();
 	if (lfd < 0) {
 		dlog("fatal", "%s", frx_errmsg());
 		return 111;
 	}
-	/* OpenSSL reads its configuration and sets up its providers on the
-	 * first digest: once here, not in every session a client waits
-	 * for (and every runner of a session that had not hashed yet). */
+	/* OpenSSL sets up its providers on the first digest: once here,
+	 * not in every session a client waits for (and every runner of a
+	 * session that had not hashed yet). */
 	hash_buf(HASH_SHA256, "", 0, &warm);
 	dlog("info", "listening on %s; store %s, state %s, sandbox %s "
 	    "(roots %s), %d build users from uid %ld", cfg.socket,

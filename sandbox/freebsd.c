@@ -67,6 +67,19 @@ sandbox_mode(void)
 	return "freebsd-jail";
 }
 
+/* A jail without addresses has no network to set up: nothing to make
+   ahead of the builds. */
+int
+sandbox_stock_start(void)
+{
+	return 0;
+}
+
+void
+sandbox_stock_stop(void)
+{
+}
+
 static int
 path_within(const char *path, const char *dir)
 {

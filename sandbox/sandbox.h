@@ -178,6 +178,20 @@ const char *sandbox_observed_hostname(const struct sandbox *sb);
 const char *sandbox_mode(void);
 
 /*
+ * Make ahead of time what every build needs and what is slow to make,
+ * so that a build does not wait for it: on Linux a stock of fresh
+ * network namespaces, made by a helper process that dies with the
+ * caller; on FreeBSD nothing.  Call once, before forking the processes
+ * that start sandboxes (they share the stock); each namespace serves one
+ * build and is never reused.  Without the stock, or when it runs dry,
+ * sandbox_start makes its own, so a failure here is only slower.
+ */
+int sandbox_stock_start(void);
+/* Kill the helper (the caller reaps it: it is the caller's child).  The
+   namespaces already made stay in the stock. */
+void sandbox_stock_stop(void);
+
+/*
  * After the builder is finished or killed: kill and reap whatever is
  * left, make sure no mount remains under the root, then remove the root
  * tree (including any outputs still under <root><storedir>/), never

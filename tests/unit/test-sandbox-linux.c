@@ -67,6 +67,39 @@ probe_connect(const char *port)
 	return 0;
 }
 
+/* Its network namespace on stdout; 0 if its loopback carries a
+   connection, 3 if not. */
+static int
+probe_lo(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	char ns[64];
+	ssize_t n;
+	int l, c;
+
+	n = readlink("/proc/self/ns/net", ns, sizeof(ns) - 1);
+	if (n < 0)
+		return 2;
+	ns[n] = '\0';
+	printf("%s\n", ns);
+	fflush(stdout);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&sin,
+	    sizeof(sin)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sin, &len) < 0)
+		return 3;
+	if (connect(c, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		printf("connect on lo: %s\n", strerror(errno));
+		return 3;
+	}
+	return 0;
+}
+
 /* ---- host-side helpers ---- */
 
 static int
@@ -453,6 +486,53 @@ test_loopback_up(void **state)
 	assert_gone(f);
 }
 
+/*
+ * With the stock of network namespaces on (as frx-daemon runs), each
+ * build still gets a namespace of its own, new, with its loopback up and
+ * without the host's ports; the builds after this test take theirs from
+ * the stock too, those before made their own.
+ */
+static void
+test_network_stock(void **state)
+{
+	struct fx *f = *state;
+	char *lo[] = { f->probe, "probe-lo", NULL };
+	char port[16];
+	char *conn[] = { f->probe, "probe-connect", port, NULL };
+	char host[64], seen[3][64];
+	struct buf b = BUF_INIT;
+	ssize_t n;
+	int i, j, fd, p;
+
+	SKIP_UNLESS_ABLE();
+	assert_int_equal(sandbox_stock_start(), 0);
+	usleep(200 * 1000);	/* let the stock fill */
+	n = readlink("/proc/self/ns/net", host, sizeof(host) - 1);
+	assert_true(n > 0);
+	host[n] = '\0';
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(ftruncate(f->log_fd, 0), 0);
+		assert_int_equal(lseek(f->log_fd, 0, SEEK_SET), 0);
+		assert_exit0(run(f, lo, NULL));
+		assert_gone(f);
+		assert_int_equal(read_file(f->log, &b), 0);
+		assert_true(b.len > 5 && strncmp(b.data, "net:[", 5) == 0);
+		n = (ssize_t)strcspn(b.data, "\n");
+		assert_true(n < (ssize_t)sizeof(seen[i]));
+		memcpy(seen[i], b.data, (size_t)n);
+		seen[i][n] = '\0';
+		buf_free(&b);
+		assert_string_not_equal(seen[i], host);
+		for (j = 0; j < i; j++)
+			assert_string_not_equal(seen[i], seen[j]);
+	}
+	fd = listen_loopback(&p);
+	snprintf(port, sizeof(port), "%d", p);
+	assert_exit0(run(f, conn, NULL));
+	assert_gone(f);
+	close(fd);
+}
+
 static void
 test_background_killed(void **state)
 {
@@ -699,6 +779,8 @@ main(int argc, char **argv)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_up, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_network_stock, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_background_killed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
@@ -724,6 +806,8 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "probe-connect") == 0)
 		return probe_connect(argv[2]);
+	if (argc == 2 && strcmp(argv[1], "probe-lo") == 0)
+		return probe_lo();
 	if (!namespaces_work())
 		fprintf(stderr, "test-sandbox-linux: skipping: needs root "
 		    "and namespaces (%s)\n", skip_reason);
