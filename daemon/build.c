@@ -37,6 +37,8 @@ enum goal_state {
 	G_WAITING,		/* for inputs */
 	G_READY,		/* may start: needs locks and a user */
 	G_RUNNING,
+	G_FINISHING,		/* builder gone, runner still at work: the
+				   job slot is free, the user is not */
 	G_ENDED,		/* sandbox gone, outputs not registered yet */
 	G_DONE,
 	G_FAILED
@@ -58,6 +60,7 @@ struct goal {
 	struct job *job;
 	char *err;
 	int64_t retry_at;	/* ms */
+	int user_wait;		/* retry_at is a wait for a build user */
 	int backoff;
 	int64_t stop;
 };
@@ -68,7 +71,8 @@ struct sched {
 	size_t n, cap;
 	size_t *ready;		/* FIFO of goal indices */
 	size_t nready, capready;
-	int running;
+	int running;		/* goals in a job slot (G_RUNNING) */
+	int finishing;		/* G_FINISHING */
 	int limit;
 	int stop;		/* start nothing new */
 	int client_data;	/* the client sent bytes mid-build */
@@ -473,6 +477,7 @@ try_start(struct sched *sc, size_t gi, int64_t now)
 	struct build_user u;
 	int r;
 
+	g->user_wait = 0;
 	if ((r = goal_lock(g)) <= 0) {
 		if (r < 0) {
 			goal_fail(sc, gi, frx_errmsg());
@@ -500,6 +505,7 @@ try_start(struct sched *sc, size_t gi, int64_t now)
 			return 1;
 		}
 		retry_later(g, now, USER_RETRY_MS);
+		g->user_wait = 1;
 		return 0;
 	}
 	g->job = job_start(sc->s, g->drvpath, &g->d, &u);
@@ -555,16 +561,47 @@ start_goals(struct sched *sc, int64_t now, int64_t *wait)
 	sc->nready = out;
 }
 
-/* The build's sandbox is gone: its job slot and user are free. */
+/* The builder is gone: the job slot is free. */
+static void
+leave_slot(struct sched *sc, size_t gi)
+{
+	struct goal *g = &sc->g[gi];
+
+	if (g->state != G_RUNNING)
+		return;
+	sc->running--;
+	sc->finishing++;
+	g->state = G_FINISHING;
+}
+
+/* Goals that wait for a build user may try again at once. */
+static void
+wake_user_waiters(struct sched *sc)
+{
+	size_t k;
+
+	for (k = 0; k < sc->nready; k++) {
+		struct goal *g = &sc->g[sc->ready[k]];
+
+		if (g->user_wait) {
+			g->user_wait = 0;
+			g->retry_at = 0;
+		}
+	}
+}
+
+/* The runner is done and its sandbox gone: the user is free too. */
 static void
 end_goal(struct sched *sc, size_t gi)
 {
 	struct goal *g = &sc->g[gi];
 
+	leave_slot(sc, gi);
 	build_note_running(job_pid(g->job), 0);
 	job_release_user(g->job);
-	sc->running--;
+	sc->finishing--;
 	g->state = G_ENDED;
+	wake_user_waiters(sc);
 }
 
 static void
@@ -573,7 +610,7 @@ finish_goal(struct sched *sc, size_t gi)
 	struct goal *g = &sc->g[gi];
 	int r;
 
-	if (g->state == G_RUNNING)
+	if (g->state == G_RUNNING || g->state == G_FINISHING)
 		end_goal(sc, gi);
 	r = job_finish(g->job);
 	g->job = NULL;
@@ -705,7 +742,8 @@ wait_events(struct sched *sc, int64_t wait)
 	}
 	k = n;
 	for (gi = 0; gi < sc->n; gi++) {
-		if (sc->g[gi].state != G_RUNNING)
+		if (sc->g[gi].state != G_RUNNING &&
+		    sc->g[gi].state != G_FINISHING)
 			continue;
 		if ((fd = job_log_fd(sc->g[gi].job)) >= 0) {
 			who[n] = gi;
@@ -738,15 +776,23 @@ wait_events(struct sched *sc, int64_t wait)
 	free(who);
 }
 
-/* Builds that ended free their slots. */
+/* Builders that are gone free their slots, runners that ended their
+ * users. */
 static void
 collect(struct sched *sc)
 {
 	size_t gi;
 
-	for (gi = 0; gi < sc->n; gi++)
-		if (sc->g[gi].state == G_RUNNING && job_poll(sc->g[gi].job))
+	for (gi = 0; gi < sc->n; gi++) {
+		struct goal *g = &sc->g[gi];
+
+		if (g->state != G_RUNNING && g->state != G_FINISHING)
+			continue;
+		if (job_poll(g->job))
 			end_goal(sc, gi);
+		else if (job_builder_gone(g->job))
+			leave_slot(sc, gi);
+	}
 }
 
 /* Register what ended, while the builds started since run; 1 if any
@@ -776,7 +822,8 @@ sched_run(struct sched *sc)
 		start_goals(sc, now, &wait);
 		if (finish_ended(sc))
 			continue;
-		if (sc->running == 0 && sc->nready == 0)
+		if (sc->running == 0 && sc->finishing == 0 &&
+		    sc->nready == 0)
 			break;
 		if (sc->s->gone) {
 			cancel_orphans(sc, now);

@@ -177,6 +177,10 @@ int job_read(struct job *j, int fd);
  * gone) or died.  Then the build user may go (job_release_user) before
  * the outputs are registered (job_finish). */
 int job_poll(struct job *j);
+/* 1 once the runner has said that the builder and every process of the
+ * sandbox are gone (the runner goes on with the outputs and the
+ * teardown): the build no longer takes a job slot, as in Nix. */
+int job_builder_gone(const struct job *j);
 void job_release_user(struct job *j);
 int job_finished(const struct job *j);
 /* Kill the build because its client hung up. */

@@ -124,14 +124,29 @@ read_fd(int *fd, struct buf *into, struct job *j)
 	return 0;
 }
 
+/* What the runner writes first once the builder is gone (runner.c). */
+#define EXITED_FIELD "exited 0\n\n"
+
 int
 job_read(struct job *j, int fd)
 {
+	int r;
+
 	if (fd == j->logfd)
 		return read_fd(&j->logfd, NULL, j);
-	if (fd == j->resfd)
-		return read_fd(&j->resfd, &j->report, j);
-	return 1;
+	if (fd != j->resfd)
+		return 1;
+	r = read_fd(&j->resfd, &j->report, j);
+	if (!j->builder_gone && j->report.len >= strlen(EXITED_FIELD) &&
+	    !memcmp(j->report.data, EXITED_FIELD, strlen(EXITED_FIELD)))
+		j->builder_gone = 1;
+	return r;
+}
+
+int
+job_builder_gone(const struct job *j)
+{
+	return j->builder_gone || j->ended;
 }
 
 static int
@@ -410,7 +425,7 @@ report_field(struct job *j, const char *key, const char *v, size_t n,
 		j->status = (int)num;
 	else if (!strcmp(key, "killed") && !j->killed_for)
 		j->killed_for = s[0];
-	else if (!strcmp(key, "killed"))
+	else if (!strcmp(key, "killed") || !strcmp(key, "exited"))
 		;
 	else if (!strcmp(key, "error") && !j->error)
 		j->error = xstrdup(s);

@@ -28,6 +28,7 @@ struct job {
 	int resfd;		/* the runner's report */
 	struct buf report;
 	int runner_status;
+	int builder_gone;	/* the report began with "exited" */
 	int ended;
 	int reaped;
 	struct buf tail[TAIL_LINES];

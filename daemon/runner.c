@@ -56,6 +56,7 @@ struct run {
 	int started;
 	int reported_error;
 	struct buf report;
+	int res;		/* the report's pipe */
 };
 
 static volatile sig_atomic_t run_cancel;
@@ -688,6 +689,11 @@ run_build(struct run *r)
 		return -1;
 	if (run_wait(r) < 0)
 		return -1;
+	/* Every process of the build is gone: its job slot is free while
+	 * the outputs are checked and the sandbox torn down (the build user
+	 * stays taken until the runner exits).  The first bytes of the
+	 * report, in its own format: "exited", length 0. */
+	(void)write_full(r->res, "exited 0\n\n", 10);
 	putn(&r->report, "end", now_s());
 	putn(&r->report, "status", r->status);
 	if (r->killed_for) {
@@ -733,6 +739,7 @@ runner_main(struct job *j, int fwd, int res)
 	memset(&r, 0, sizeof(r));
 	r.j = j;
 	r.fwd = fwd;
+	r.res = res;
 	(void)fcntl(fwd, F_SETFL, fcntl(fwd, F_GETFL) | O_NONBLOCK);
 	r.logfd = -1;
 	for (i = 0; i < j->d->noutputs; i++)

@@ -510,12 +510,30 @@ rm_move_up(struct rm *c, int dfd, const char *name)
 	return 0;
 }
 
+/*
+ * Remove the entry name of dfd.  type is its d_type from the directory
+ * (DT_UNKNOWN if the file system does not say): a non-directory goes
+ * with one unlinkat, without a stat first; whatever the entry has
+ * turned into since, the kernel's answer sends it the long way.
+ */
 static int
-rm_entry(struct rm *c, int dfd, const char *name, char *path)
+rm_entry(struct rm *c, int dfd, const char *name, unsigned char type,
+    char *path)
 {
 	struct stat st;
 	int fd, r;
 
+	if (type != DT_DIR && type != DT_UNKNOWN) {
+		if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT) {
+			free(path);
+			return 0;
+		}
+		if (errno != EISDIR && errno != EPERM) {
+			r = frx_seterr_errno("%s: cannot remove", path);
+			free(path);
+			return r;
+		}
+	}
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = errno == ENOENT ? 0 :
 		    frx_seterr_errno("%s: cannot stat", path);
@@ -565,6 +583,8 @@ static int
 rm_dir_contents(struct rm *c, int dfd, const char *path)
 {
 	struct strv names = STRV_INIT;
+	struct buf types = BUF_INIT;
+	struct dirent *de;
 	unsigned moved;
 	DIR *d;
 	size_t i;
@@ -579,12 +599,26 @@ rm_dir_contents(struct rm *c, int dfd, const char *path)
 	do {
 		moved = c->moved;
 		rewinddir(d);
-		r = dir_read_names(d, path, &names);
+		errno = 0;
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0) {
+				strv_add(&names, de->d_name);
+				buf_add(&types, &de->d_type, 1);
+			}
+			errno = 0;
+		}
+		if (errno != 0)
+			r = frx_seterr_errno("%s: cannot read directory",
+			    path);
 		for (i = 0; r == 0 && i < names.n; i++)
 			r = rm_entry(c, dirfd(d), names.v[i],
+			    (unsigned char)types.data[i],
 			    xasprintf("%s/%s", path, names.v[i]));
 		strv_free(&names);
+		buf_reset(&types);
 	} while (r == 0 && c->depth == 1 && c->moved != moved);
+	buf_free(&types);
 	closedir(d);
 	return r;
 }
@@ -649,7 +683,7 @@ remove_tree(const char *path)
 	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 		r = frx_seterr("%s: refusing to remove", path);
 	else
-		r = rm_entry(&c, dfd, base, xstrdup(path));
+		r = rm_entry(&c, dfd, base, DT_DIR, xstrdup(path));
 	close(dfd);
 	free(dir);
 	return r;
