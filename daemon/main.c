@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -289,6 +290,7 @@ static size_t nsessions, capsessions;
  * it has a client it says so on spare_pipe, and the listener makes the
  * next spare; the listener itself never reads a client's bytes.
  */
+#define SPARE_NICE 10
 static pid_t spare = -1;
 static int spare_pipe[2] = { -1, -1 };
 static int spare_died;
@@ -332,6 +334,8 @@ spare_main(int lfd)
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	/* Until it has a client, a spare yields to the sessions at work. */
+	(void)setpriority(PRIO_PROCESS, 0, SPARE_NICE);
 	db = db_open(cfg.statedir);
 	if (!db) {
 		dlog("error", "%s", frx_errmsg());
@@ -342,6 +346,7 @@ spare_main(int lfd)
 			dlog("error", "accept: %s", strerror(errno));
 			_exit(1);
 		}
+	(void)setpriority(PRIO_PROCESS, 0, 0);
 	/* Nothing to do if the listener is gone: we serve our client. */
 	(void)write(spare_pipe[1], "", 1);
 	close(spare_pipe[1]);

@@ -72,6 +72,15 @@ int hash_parse(const char *text, int known, enum hash_algo algo,
 struct hash_pipe;
 struct hash_pipe *hash_pipe_new(enum hash_algo algo);
 void hash_pipe_update(struct hash_pipe *hp, const void *p, size_t n);
+/*
+ * Without the copy: the free space of the slot being filled (at least
+ * one byte), to be written in place and then handed over with
+ * hash_pipe_commit.  Committed bytes stay readable, unchanged, until
+ * three more slots have been handed over, so the caller may still read
+ * them (to scan them) while the thread hashes them.
+ */
+unsigned char *hash_pipe_space(struct hash_pipe *hp, size_t *room);
+void hash_pipe_commit(struct hash_pipe *hp, size_t n);
 /* Waits for the thread, writes the digest and frees the pipe. */
 void hash_pipe_final(struct hash_pipe *hp, struct hash *out);
 

@@ -121,6 +121,21 @@ hash_pipe_update(struct hash_pipe *hp, const void *p, size_t n)
 	}
 }
 
+unsigned char *
+hash_pipe_space(struct hash_pipe *hp, size_t *room)
+{
+	*room = SLOT - hp->fill;
+	return filling(hp) + hp->fill;
+}
+
+void
+hash_pipe_commit(struct hash_pipe *hp, size_t n)
+{
+	hp->fill += n;
+	if (hp->fill == SLOT)
+		submit(hp);
+}
+
 void
 hash_pipe_final(struct hash_pipe *hp, struct hash *out)
 {

@@ -36,9 +36,11 @@ static const char nar_magic[] = "nix-archive-1";
 
 struct nar_writer {
 	nar_sink_fn sink;
+	nar_space_fn space;	/* NULL: the writer's own buffer */
 	void *ctx;
-	size_t len;
-	unsigned char buf[NAR_BUFSZ];
+	unsigned char *buf;
+	size_t len, cap;
+	unsigned char own[NAR_BUFSZ];
 };
 
 static int
@@ -49,17 +51,25 @@ w_flush(struct nar_writer *w)
 	if (w->len > 0)
 		r = w->sink(w->ctx, w->buf, w->len);
 	w->len = 0;
+	if (w->space != NULL)
+		w->buf = w->space(w->ctx, &w->cap);
 	return r;
 }
 
 static int
 w_add(struct nar_writer *w, const void *p, size_t n)
 {
-	if (n > sizeof(w->buf) - w->len) {
+	if (n > w->cap - w->len) {
 		if (w_flush(w) < 0)
 			return -1;
-		if (n >= sizeof(w->buf))
-			return w->sink(w->ctx, p, n);
+		if (n > w->cap) {
+			int r = w->sink(w->ctx, p, n);
+
+			/* The sink took them into the space it had lent. */
+			if (w->space != NULL)
+				w->buf = w->space(w->ctx, &w->cap);
+			return r;
+		}
 	}
 	memcpy(w->buf + w->len, p, n);
 	w->len += n;
@@ -123,9 +133,9 @@ dump_contents(struct nar_writer *w, int fd, const char *path,
 		return -1;
 	/* Read straight into the buffer the sink gets: no copy between. */
 	while (left > 0) {
-		if (w->len == sizeof(w->buf) && w_flush(w) < 0)
+		if (w->len == w->cap && w_flush(w) < 0)
 			return -1;
-		room = sizeof(w->buf) - w->len;
+		room = w->cap - w->len;
 		r = read(fd, w->buf + w->len, left < room ? (size_t)left : room);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -206,16 +216,62 @@ dump_symlink(struct nar_writer *w, int dfd, const char *name,
 }
 
 static int dump_node(struct nar_writer *w, int dfd, const char *name,
-    const char *path);
+    unsigned char type, const char *path);
+
+struct entry {
+	char *name;
+	unsigned char type;	/* d_type */
+};
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name,
+	    ((const struct entry *)b)->name);
+}
+
+/* The entries of d but . and .., sorted by name as bytes. */
+static int
+read_entries(DIR *d, const char *path, struct entry **out, size_t *nout)
+{
+	struct entry *v = NULL;
+	struct dirent *de;
+	size_t n = 0, cap = 0;
+
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n].name = xstrdup(de->d_name);
+			v[n++].type = de->d_type;
+		}
+		errno = 0;
+	}
+	if (errno != 0) {
+		while (n > 0)
+			free(v[--n].name);
+		free(v);
+		return frx_seterr_errno("%s: cannot read directory", path);
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), entry_cmp);
+	*out = v;
+	*nout = n;
+	return 0;
+}
 
 static int
 dump_entries(struct nar_writer *w, int fd, const char *path)
 {
 	static const char *const ent[] = { "entry", "(", "name", NULL };
-	struct strv names = STRV_INIT;
+	struct entry *v = NULL;
 	char *sub;
 	DIR *d;
-	size_t i;
+	size_t i, n = 0;
 	int r = 0;
 
 	d = fdopendir(fd);
@@ -223,22 +279,23 @@ dump_entries(struct nar_writer *w, int fd, const char *path)
 		close(fd);
 		return frx_seterr_errno("%s: cannot read directory", path);
 	}
-	r = dir_read_names(d, path, &names);
-	strv_sort(&names);
-	for (i = 0; r == 0 && i < names.n; i++) {
-		sub = xasprintf("%s/%s", path, names.v[i]);
+	r = read_entries(d, path, &v, &n);
+	for (i = 0; r == 0 && i < n; i++) {
+		sub = xasprintf("%s/%s", path, v[i].name);
 		r = w_strs(w, ent);
 		if (r == 0)
-			r = w_str(w, names.v[i]);
+			r = w_str(w, v[i].name);
 		if (r == 0)
 			r = w_str(w, "node");
 		if (r == 0)
-			r = dump_node(w, dirfd(d), names.v[i], sub);
+			r = dump_node(w, dirfd(d), v[i].name, v[i].type, sub);
 		if (r == 0)
 			r = w_str(w, ")");
 		free(sub);
 	}
-	strv_free(&names);
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
 	closedir(d);
 	return r;
 }
@@ -262,11 +319,22 @@ dump_dir(struct nar_writer *w, int dfd, const char *name, const char *path)
 	return w_str(w, ")");
 }
 
+/*
+ * type is the entry's d_type: a regular file or a directory is opened
+ * at once (without following a symlink) and checked with fstat, saving
+ * a stat per file; the rest, and file systems that give DT_UNKNOWN, go
+ * by lstat.
+ */
 static int
-dump_node(struct nar_writer *w, int dfd, const char *name, const char *path)
+dump_node(struct nar_writer *w, int dfd, const char *name, unsigned char type,
+    const char *path)
 {
 	struct stat st;
 
+	if (type == DT_REG)
+		return dump_regular(w, dfd, name, path);
+	if (type == DT_DIR)
+		return dump_dir(w, dfd, name, path);
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return frx_seterr_errno("%s: cannot stat", path);
 	if (S_ISREG(st.st_mode))
@@ -279,22 +347,36 @@ dump_node(struct nar_writer *w, int dfd, const char *name, const char *path)
 }
 
 int
-nar_dump(const char *path, nar_sink_fn sink, void *ctx)
+nar_dump_lent(const char *path, nar_space_fn space, nar_sink_fn sink,
+    void *ctx)
 {
 	struct nar_writer *w;
 	int r;
 
 	w = xmalloc(sizeof(*w));
 	w->sink = sink;
+	w->space = space;
 	w->ctx = ctx;
 	w->len = 0;
+	if (space != NULL) {
+		w->buf = space(ctx, &w->cap);
+	} else {
+		w->buf = w->own;
+		w->cap = sizeof(w->own);
+	}
 	r = w_str(w, nar_magic);
 	if (r == 0)
-		r = dump_node(w, AT_FDCWD, path, path);
-	if (r == 0)
-		r = w_flush(w);
+		r = dump_node(w, AT_FDCWD, path, DT_UNKNOWN, path);
+	if (r == 0 && w->len > 0)
+		r = w->sink(w->ctx, w->buf, w->len);
 	free(w);
 	return r;
+}
+
+int
+nar_dump(const char *path, nar_sink_fn sink, void *ctx)
+{
+	return nar_dump_lent(path, NULL, sink, ctx);
 }
 
 struct hash_sink {

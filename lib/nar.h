@@ -24,6 +24,16 @@ typedef int (*nar_source_fn)(void *ctx, void *p, size_t n);
 
 /* Serialise the tree at path. */
 int nar_dump(const char *path, nar_sink_fn sink, void *ctx);
+/*
+ * The same into buffers the sink lends: space(ctx, &room) gives the
+ * next one (room > 0), the writer fills it, file contents read straight
+ * into it, and sink(ctx, p, n) gets it back with p at its start.  A
+ * token too long for the space left goes to sink from elsewhere, so
+ * sink must also take bytes that are not in its buffer.
+ */
+typedef unsigned char *(*nar_space_fn)(void *ctx, size_t *room);
+int nar_dump_lent(const char *path, nar_space_fn space, nar_sink_fn sink,
+    void *ctx);
 
 /* sha256 of the NAR of path and its size, without keeping the NAR. */
 int nar_hash_path(const char *path, struct hash *sha256, uint64_t *size);

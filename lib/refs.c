@@ -216,15 +216,30 @@ refs_scan_buf(const char *storedir, const void *p, size_t n,
 struct scan_sink {
 	struct scanner sc;
 	struct hash_pipe *hp;	/* hashing overlaps the walk and the scan */
+	const unsigned char *lent;	/* the pipe's space the writer fills */
 	unsigned long long size;
 };
 
+static unsigned char *
+scan_space(void *ctx, size_t *room)
+{
+	struct scan_sink *ss = ctx;
+	unsigned char *p = hash_pipe_space(ss->hp, room);
+
+	ss->lent = p;
+	return p;
+}
+
+/* The bytes are in the pipe's slot (or, rarely, elsewhere): hand them
+ * to the hashing thread, then scan them while it hashes. */
 static int
 scan_sink(void *ctx, const void *p, size_t n)
 {
 	struct scan_sink *ss = ctx;
 
-	if (ss->hp != NULL)
+	if (ss->hp != NULL && p == ss->lent)
+		hash_pipe_commit(ss->hp, n);
+	else if (ss->hp != NULL)
 		hash_pipe_update(ss->hp, p, n);
 	scanner_feed(&ss->sc, p, n);
 	ss->size += n;
@@ -243,8 +258,9 @@ refs_hash_scan_path(const char *storedir, const char *path,
 	if (scanner_init(&ss.sc, storedir, candidates) < 0)
 		return -1;
 	ss.hp = hash_pipe_new(HASH_SHA256);
+	ss.lent = NULL;
 	ss.size = 0;
-	r = nar_dump(path, scan_sink, &ss);
+	r = nar_dump_lent(path, scan_space, scan_sink, &ss);
 	hash_pipe_final(ss.hp, &h);
 	if (r < 0) {
 		free(ss.sc.tab);
@@ -268,6 +284,7 @@ refs_scan_path(const char *storedir, const char *path,
 	if (scanner_init(&ss.sc, storedir, candidates) < 0)
 		return -1;
 	ss.hp = NULL;
+	ss.lent = NULL;
 	ss.size = 0;
 	r = nar_dump(path, scan_sink, &ss);
 	if (r < 0) {

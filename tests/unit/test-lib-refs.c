@@ -240,6 +240,61 @@ test_scan_tree(void **state)
 	free(root);
 }
 
+/*
+ * The NAR writer fills the hashing thread's slots in place
+ * (nar_dump_lent): a tree of many files, long names and symlink targets
+ * too long for what is left of a slot must hash as nar_hash_path hashes
+ * it, whichever token lands on a slot's edge.
+ */
+static void
+test_lent_slots(void **state)
+{
+	struct strv c = STRV_INIT, found = STRV_INIT;
+	char *root = xasprintf("%s/lent", tmpdir), *p, *data, target[4001];
+	char name[201];
+	unsigned long long size;
+	struct hash h, want;
+	uint64_t wsize;
+	size_t i, n;
+
+	(void)state;
+	cands(&c);
+	assert_int_equal(mkdir(root, 0755), 0);
+	data = xcalloc(1, 300 * 1024);
+	memset(target, 't', sizeof(target) - 1);
+	target[sizeof(target) - 1] = '\0';
+	for (i = 0; i < 400; i++) {
+		memset(name, 'a' + (int)(i % 26), sizeof(name) - 1);
+		name[sizeof(name) - 1] = '\0';
+		snprintf(name, 12, "%05zu-", i);
+		name[6] = 'n';
+		p = xasprintf("%s/%s", root, name);
+		if (i % 3 == 1) {
+			assert_int_equal(symlink(target, p), 0);
+		} else {
+			n = i % 50 == 0 ? 300 * 1024 - i : (i * 7919) % 5003;
+			if (i == 201)
+				memcpy(data + n / 2, H_A, 32);
+			assert_int_equal(write_file(p, data, n, 0644), 0);
+			if (i == 201)
+				memset(data + n / 2, 0, 32);
+		}
+		free(p);
+	}
+	assert_int_equal(refs_hash_scan_path(SD, root, &c, &found, &h, &size),
+	    0);
+	assert_int_equal(nar_hash_path(root, &want, &wsize), 0);
+	assert_memory_equal(h.d, want.d, 32);
+	assert_int_equal(size, wsize);
+	assert_int_equal(found.n, 1);
+	assert_string_equal(found.v[0], P_A);
+	assert_int_equal(remove_tree(root), 0);
+	strv_free(&found);
+	strv_free(&c);
+	free(data);
+	free(root);
+}
+
 static int
 setup(void **state)
 {
@@ -265,6 +320,7 @@ main(void)
 		cmocka_unit_test(test_straddle_64k),
 		cmocka_unit_test(test_threaded_hash),
 		cmocka_unit_test(test_scan_tree),
+		cmocka_unit_test(test_lent_slots),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
