@@ -576,6 +576,51 @@ def test_crash(d, drvs, top):
     c.close()
 
 
+def proc_stat(pid):
+    """(comm, state, ppid) of a process, or None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return None
+    rest = st[st.rindex(")") + 2:].split()
+    return st[st.index("(") + 1:st.rindex(")")], rest[0], int(rest[1])
+
+
+def children_named(ppid, name):
+    found = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            st = proc_stat(int(e))
+            if st and st[0] == name and st[2] == ppid:
+                found.append(int(e))
+    return found
+
+
+def test_netns_stock(top):
+    """The maker of network namespaces is the listener's child and dies
+    with it, even when the listener alone is killed."""
+    os.makedirs(os.path.join(top, "stock"))
+    d = Daemon(os.path.join(top, "stock"))
+    try:
+        stock = children_named(d.proc.pid, "frx-netns-stock")
+        check("the daemon keeps a maker of network namespaces",
+              len(stock) == 1, stock)
+        os.kill(d.proc.pid, signal.SIGKILL)
+        d.proc.wait()
+        alive = stock
+        for _ in range(100):
+            alive = [p for p in stock
+                     if proc_stat(p) and proc_stat(p)[1] != "Z"]
+            if not alive:
+                break
+            time.sleep(0.05)
+        check("... which dies with the listener (SIGKILL to it alone)",
+              not alive, alive)
+    finally:
+        d.stop(signal.SIGKILL)
+
+
 def main():
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root")
@@ -609,6 +654,10 @@ def main():
         except (wc.DaemonError, wc.ProtocolError, EOFError, OSError,
                 RuntimeError) as e:
             check("test_two_daemons ran to its end", False, repr(e))
+        try:
+            test_netns_stock(top)
+        except (OSError, RuntimeError) as e:
+            check("test_netns_stock ran to its end", False, repr(e))
         try:
             test_crash(d, drvs, top)
         except (wc.DaemonError, wc.ProtocolError, EOFError, OSError,
