@@ -477,8 +477,24 @@ try_start(struct sched *sc, size_t gi, int64_t now)
 	struct build_user u;
 	int r;
 
+	/*
+	 * The user first: a goal that waits for one holds no lock, so that
+	 * a request of many goals does not lock all their outputs while
+	 * the pool is busy (each lock held makes every fcntl on the lock
+	 * file slower).
+	 */
 	g->user_wait = 0;
+	if ((r = users_try_acquire(&u)) <= 0) {
+		if (r < 0) {
+			goal_fail(sc, gi, frx_errmsg());
+			return 1;
+		}
+		retry_later(g, now, USER_RETRY_MS);
+		g->user_wait = 1;
+		return 0;
+	}
 	if ((r = goal_lock(g)) <= 0) {
+		users_release(&u);
 		if (r < 0) {
 			goal_fail(sc, gi, frx_errmsg());
 			return 1;
@@ -491,22 +507,13 @@ try_start(struct sched *sc, size_t gi, int64_t now)
 	}
 	/* Another session may have built it while we waited. */
 	if ((r = goal_satisfied(sc, g)) != 0) {
+		users_release(&u);
 		goal_unlock(g);
 		if (r < 0)
 			goal_fail(sc, gi, frx_errmsg());
 		else
 			goal_done(sc, gi, 0);
 		return 1;
-	}
-	if ((r = users_try_acquire(&u)) <= 0) {
-		if (r < 0) {
-			goal_unlock(g);
-			goal_fail(sc, gi, frx_errmsg());
-			return 1;
-		}
-		retry_later(g, now, USER_RETRY_MS);
-		g->user_wait = 1;
-		return 0;
 	}
 	g->job = job_start(sc->s, g->drvpath, &g->d, &u);
 	if (g->job == NULL) {
@@ -527,6 +534,7 @@ static void
 start_goals(struct sched *sc, int64_t now, int64_t *wait)
 {
 	size_t k, out = 0;
+	int no_user = 0;	/* the pool was empty a moment ago */
 
 	for (k = 0; k < sc->nready; k++) {
 		size_t gi = sc->ready[k];
@@ -541,12 +549,19 @@ start_goals(struct sched *sc, int64_t now, int64_t *wait)
 			    "failed and keep-going is off");
 			continue;
 		}
-		if (sc->running < sc->limit && g->retry_at <= now &&
-		    try_start(sc, gi, now)) {
-			if (sc->g[gi].state == G_RUNNING &&
-			    job_finished(sc->g[gi].job))
-				finish_goal(sc, gi);
-			continue;
+		if (no_user && g->retry_at <= now) {
+			/* Not one by one through the pool again: wait with
+			 * the goal that found it empty. */
+			retry_later(g, now, USER_RETRY_MS);
+			g->user_wait = 1;
+		} else if (sc->running < sc->limit && g->retry_at <= now) {
+			if (try_start(sc, gi, now)) {
+				if (sc->g[gi].state == G_RUNNING &&
+				    job_finished(sc->g[gi].job))
+					finish_goal(sc, gi);
+				continue;
+			}
+			no_user = g->user_wait;
 		}
 		if (sc->g[gi].state == G_READY) {
 			sc->ready[out++] = gi;
@@ -817,6 +832,7 @@ sched_run(struct sched *sc)
 	int64_t now, wait;
 
 	for (;;) {
+		job_reap_late(0);
 		now = now_ms();
 		wait = -1;
 		start_goals(sc, now, &wait);

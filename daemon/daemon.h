@@ -191,6 +191,8 @@ void job_cancel(struct job *j);
  * 0 if the build succeeded, -1 with message.  Frees j.
  */
 int job_finish(struct job *j);
+/* Reap the runners that job_finish left tearing down (block: wait). */
+void job_reap_late(int block);
 pid_t job_pid(const struct job *j);
 
 /* buildlog.c: build logs, compressed as Nix keeps them. */

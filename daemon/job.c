@@ -346,21 +346,59 @@ job_release_user(struct job *j)
 	users_release(&j->user);
 }
 
-static void
-job_reap(struct job *j)
+/* Reap the runner: 1 reaped (or nothing to reap), 0 still running. */
+static int
+job_reap(struct job *j, int block)
 {
 	pid_t w;
 
 	if (j->reaped || j->runner <= 0)
-		return;
-	/* It has closed its report: it is exiting. */
+		return 1;
 	do
-		w = waitpid(j->runner, &j->runner_status, 0);
+		w = waitpid(j->runner, &j->runner_status, block ? 0 : WNOHANG);
 	while (w < 0 && errno == EINTR);
+	if (w == 0)
+		return 0;
 	if (w < 0)
 		dlog("error", "%s: waitpid runner %ld: %s", j->drvpath,
 		    (long)j->runner, strerror(errno));
 	j->reaped = 1;
+	return 1;
+}
+
+/*
+ * Runners that reported and are still tearing their sandbox down: the
+ * session answers its client meanwhile and reaps them later.
+ */
+static pid_t *late;
+static size_t nlate, caplate;
+
+void
+job_reap_late(int block)
+{
+	size_t i = 0;
+	pid_t w;
+
+	while (i < nlate) {
+		do
+			w = waitpid(late[i], NULL, block ? 0 : WNOHANG);
+		while (w < 0 && errno == EINTR);
+		if (w == 0) {
+			i++;
+			continue;
+		}
+		late[i] = late[--nlate];
+	}
+}
+
+static void
+reap_later(pid_t pid)
+{
+	if (nlate == caplate) {
+		caplate = caplate ? 2 * caplate : 16;
+		late = xrealloc(late, caplate * sizeof(*late));
+	}
+	late[nlate++] = pid;
 }
 
 void
@@ -427,6 +465,8 @@ report_field(struct job *j, const char *key, const char *v, size_t n,
 		j->killed_for = s[0];
 	else if (!strcmp(key, "killed") || !strcmp(key, "exited"))
 		;
+	else if (!strcmp(key, "done"))
+		j->report_done = 1;
 	else if (!strcmp(key, "error") && !j->error)
 		j->error = xstrdup(s);
 	else if (!strcmp(key, "kept"))
@@ -678,12 +718,15 @@ job_free(struct job *j)
 	free(j);
 }
 
-/* What the runner's report and exit say about the build. */
+/* What the runner's report, or else its exit, says about the build. */
 static int
 job_outcome(struct job *j)
 {
 	parse_report(j);
-	if (!WIFEXITED(j->runner_status) || WEXITSTATUS(j->runner_status)) {
+	if (!j->report_done)
+		(void)job_reap(j, 1);	/* it closed the pipe: it is gone */
+	if (!j->report_done && (!WIFEXITED(j->runner_status) ||
+	    WEXITSTATUS(j->runner_status))) {
 		if (WIFSIGNALED(j->runner_status))
 			return frx_seterr("the build runner for '%s' was "
 			    "killed by signal %d", j->drvpath,
@@ -693,7 +736,7 @@ job_outcome(struct job *j)
 	}
 	if (j->error && (!j->started || !j->killed_for))
 		return frx_seterr("%s", j->error);
-	if (!j->started)
+	if (!j->started || !j->report_done)
 		return frx_seterr("the build runner for '%s' did not report",
 		    j->drvpath);
 	if (j->killed_for || !WIFEXITED(j->status) ||
@@ -715,7 +758,6 @@ job_finish(struct job *j)
 	}
 	while (read_fd(&j->resfd, &j->report, j) == 0)
 		;
-	job_reap(j);
 	while (read_fd(&j->logfd, NULL, j) == 0)
 		;
 	if (j->partial.len) {
@@ -734,6 +776,8 @@ job_finish(struct job *j)
 out:
 	dlog("info", "%s: %s", j->drvpath, r == 0 ? "built" :
 	    "build failed");
+	if (!j->builtin && !job_reap(j, 0))
+		reap_later(j->runner);
 	job_free(j);
 	if (r < 0)
 		frx_seterr("%s", msg);

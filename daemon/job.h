@@ -29,6 +29,7 @@ struct job {
 	struct buf report;
 	int runner_status;
 	int builder_gone;	/* the report began with "exited" */
+	int report_done;	/* ... and ended with "done" */
 	int ended;
 	int reaped;
 	struct buf tail[TAIL_LINES];

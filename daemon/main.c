@@ -353,6 +353,7 @@ spare_main(int lfd)
 	close(lfd);
 	store_session_begin();
 	session_run(fd, db);
+	job_reap_late(1);
 	store_session_end();
 	db_close(db);
 	_exit(0);

@@ -689,6 +689,10 @@ run_build(struct run *r)
 		return -1;
 	if (run_wait(r) < 0)
 		return -1;
+	/* On Linux nothing is left once init has been reaped; a jail can
+	 * still hold processes of the build: they go now. */
+	if (sandbox_kill(r->sb) < 0)
+		return -1;
 	/* Every process of the build is gone: its job slot is free while
 	 * the outputs are checked and the sandbox torn down (the build user
 	 * stays taken until the runner exits).  The first bytes of the
@@ -706,13 +710,28 @@ run_build(struct run *r)
 	return ok ? run_outputs(r) : 1;
 }
 
-/* Tear down; a failure here is the build's failure too. */
-static int
-run_teardown(struct run *r, int rc)
+/*
+ * Hand the report over, with the log complete and the output pipe
+ * closed: the session can register the outputs, which are staged in
+ * the store directory, out of the sandbox, and answer its client.
+ */
+static void
+run_report(struct run *r)
 {
 	if (r->log && buildlog_close(r->log) < 0)
 		dlog("warning", "%s", frx_errmsg());
 	r->log = NULL;
+	puts_(&r->report, "done", "");
+	(void)write_full(r->res, r->report.data, r->report.len);
+	close(r->res);
+	close(r->fwd);
+	r->res = r->fwd = -1;
+}
+
+/* Tear down; the caller decides whether a failure fails the build. */
+static int
+run_teardown(struct run *r, int rc)
+{
 	if (r->sb && sandbox_destroy(r->sb) < 0) {
 		dlog("error", "%s: teardown: %s", r->j->drvpath,
 		    frx_errmsg());
@@ -753,14 +772,26 @@ runner_main(struct job *j, int fwd, int res)
 		puts_(&r.report, "error", frx_errmsg());
 		r.reported_error = 1;
 	}
-	rc = run_teardown(&r, rc);
-	if (rc < 0 && !r.reported_error)
-		puts_(&r.report, "error", frx_errmsg());
-	(void)write_full(res, r.report.data ? r.report.data : "",
-	    r.report.len);
-	/* The end of the report is the end of the build: close it now
-	 * rather than after the kernel has torn down our memory. */
-	close(res);
-	close(fwd);
+	/* The report names a kept directory.  A fixed-output builder has
+	 * the host's network and may have passed descriptors of its
+	 * directories out: they are gone before its client hears of it. */
+	if ((rc != 0 && j->s->keep_failed && r.tmp_ready && r.started) ||
+	    drv_is_fixed(j->d)) {
+		rc = run_teardown(&r, rc);
+		if (rc < 0 && !r.reported_error)
+			puts_(&r.report, "error", frx_errmsg());
+		run_report(&r);
+		_exit(0);
+	}
+	/*
+	 * Report first, as Nix registers outputs before it removes the
+	 * build's directories: nothing of the build runs any more, its
+	 * outputs are out of the root, and what is left to remove is ours
+	 * (a builder without a network had no way to hand anything out).
+	 * A teardown that fails now is logged (and the root stays in the
+	 * ledger for the next start), but no longer fails the build.
+	 */
+	run_report(&r);
+	(void)run_teardown(&r, rc);
 	_exit(0);
 }
