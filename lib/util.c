@@ -2,6 +2,9 @@
  * util.c: error messages, allocation, buffers, string lists, full I/O and
  * the small file-system helpers every component uses.
  */
+#ifdef __linux__
+#define _GNU_SOURCE	/* statx */
+#endif
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -445,6 +448,7 @@ mkdirs(const char *path, mode_t mode)
 
 struct rm {
 	dev_t dev;
+	unsigned long long mnt;	/* the top's mount id (Linux), or 0 */
 	int topfd;		/* the top directory, while its contents go */
 	unsigned depth;
 	unsigned moved;		/* directories moved up into the top */
@@ -454,13 +458,34 @@ struct rm {
 static int rm_dir_contents(struct rm *c, int dfd, const char *path);
 
 /*
+ * The mount a descriptor or path is on, where the system says (Linux
+ * 5.8): a bind mount of a directory of the same file system has the
+ * same st_dev, and only its mount id tells it apart.  0 if unknown.
+ */
+static unsigned long long
+mount_id(int dfd, const char *name)
+{
+#if defined(__linux__) && defined(STATX_MNT_ID)
+	struct statx sx;
+
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH),
+	    STATX_MNT_ID, &sx) == 0 && (sx.stx_mask & STATX_MNT_ID))
+		return sx.stx_mnt_id;
+#else
+	(void)dfd;
+	(void)name;
+#endif
+	return 0;
+}
+
+/*
  * Open the directory name in dfd without following a symlink, making it
  * readable first if its mode keeps even us out.  The mode is changed on
  * the descriptor where possible so that a swapped-in symlink cannot
  * redirect the chmod.
  */
 static int
-open_dir_rw(int dfd, const char *name, const char *path, dev_t dev)
+open_dir_rw(int dfd, const char *name, const char *path, const struct rm *c)
 {
 	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	struct stat st;
@@ -479,9 +504,10 @@ open_dir_rw(int dfd, const char *name, const char *path, dev_t dev)
 		close(fd);
 		return -1;
 	}
-	if (st.st_dev != dev) {
-		frx_seterr("%s: is on another file system, not removing it",
-		    path);
+	if (st.st_dev != c->dev || (c->mnt != 0 && mount_id(fd, "") !=
+	    c->mnt)) {
+		frx_seterr("%s: is on another file system or mount, not "
+		    "removing it", path);
 		close(fd);
 		return -1;
 	}
@@ -558,7 +584,7 @@ rm_entry(struct rm *c, int dfd, const char *name, unsigned char type,
 		free(path);
 		return 0;
 	}
-	fd = open_dir_rw(dfd, name, path, c->dev);
+	fd = open_dir_rw(dfd, name, path, c);
 	if (fd < 0) {
 		free(path);
 		return -1;
@@ -643,7 +669,7 @@ dir_read_names(DIR *d, const char *path, struct strv *names)
 int
 remove_tree(const char *path)
 {
-	struct rm c = { 0, -1, 0, 0, 0 };
+	struct rm c = { 0, 0, -1, 0, 0, 0 };
 	struct stat st;
 	char *dir, *slash;
 	const char *base;
@@ -660,6 +686,7 @@ remove_tree(const char *path)
 		return 0;
 	}
 	c.dev = st.st_dev;
+	c.mnt = mount_id(AT_FDCWD, path);
 	dir = xstrdup(path);
 	while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
 		dir[strlen(dir) - 1] = '\0';

@@ -126,15 +126,26 @@ mounts_under(const char *dir, struct strv *out)
 	return 0;
 }
 
-/* Remove the root tree, but only once nothing is mounted in it: a bind
-   mount of an input looks like the same file system to remove_tree. */
+/*
+ * Remove the root tree.  After a crash (careful), first unmount what is
+ * still mounted under it in our namespace.  Once init has been reaped
+ * nothing can be: every mount of the build was made in its own mount
+ * namespace, which died with init; remove_tree, which never crosses a
+ * mount (it compares mount ids, so a bind mount of the same file system
+ * counts), is then enough, without reading the mount table.
+ */
 static int
-remove_root(const char *root)
+remove_root(const char *root, int careful)
 {
 	struct strv m = STRV_INIT;
 	size_t i;
 	int r = 0;
 
+	if (!careful) {
+		if (remove_tree(root) < 0)
+			return frx_preferr("sandbox: remove %s", root);
+		return 0;
+	}
 	if (mounts_under(root, &m) < 0)
 		return -1;
 	strv_sort(&m);
@@ -1005,7 +1016,7 @@ abort_start(struct sandbox *sb)
 		(void)kill(sb->pid, SIGKILL);
 		(void)reap(sb, 0);
 	}
-	if (remove_root(sb->root) < 0)
+	if (remove_root(sb->root, 1) < 0)
 		frx_seterr("%s; cleanup: %s", msg, frx_errmsg());
 	else {
 		frx_seterr("%s", msg);
@@ -1142,7 +1153,7 @@ sandbox_destroy(struct sandbox *sb)
 		return 0;
 	if (!sb->reaped && (sandbox_kill(sb) < 0 || reap(sb, 0) < 0))
 		r = -1;
-	if (r == 0 && remove_root(sb->root) < 0)
+	if (r == 0 && remove_root(sb->root, 0) < 0)
 		r = -1;
 	if (r == 0 && sb->ledger != NULL && unlink(sb->ledger) < 0 &&
 	    errno != ENOENT)
@@ -1167,7 +1178,7 @@ sandbox_recover(const char *ledger_path)
 	for (line = strtok_r(b.data != NULL ? b.data : "", "\n", &save);
 	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "root /", 6) == 0 &&
-		    remove_root(line + 5) < 0)
+		    remove_root(line + 5, 1) < 0)
 			r = -1;
 	}
 	buf_free(&b);

@@ -2,6 +2,9 @@
  * test-lib-util: error messages, buffers, string lists, I/O helpers and
  * remove_tree.
  */
+#ifdef __linux__
+#define _GNU_SOURCE	/* unshare */
+#endif
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +13,11 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#ifdef __linux__
+#include <sched.h>
+#include <sys/mount.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -159,6 +167,59 @@ test_mkdirs(void **state)
 	free(p);
 }
 
+#ifdef __linux__
+/*
+ * A bind mount of a directory of the same file system has the tree's
+ * st_dev: remove_tree must still stop at it, and leave what it shows
+ * alone.  Mounts in a child's own mount namespace, as root.
+ */
+static void
+test_remove_tree_bind(void **state)
+{
+	char *root = xasprintf("%s/bt", tmpdir);
+	char *keep = xasprintf("%s/bkeep", tmpdir);
+	char *sub = xasprintf("%s/bt/sub", tmpdir);
+	char *p = xasprintf("%s/precious", keep);
+	pid_t pid;
+	int st;
+
+	(void)state;
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: needs root for a bind mount\n");
+		skip();
+	}
+	assert_int_equal(mkdirs(sub, 0755), 0);
+	assert_int_equal(mkdir(keep, 0755), 0);
+	assert_int_equal(write_file(p, "x", 1, 0644), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct stat sb;
+
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount(keep, sub, NULL, MS_BIND, NULL) < 0)
+			_exit(2);
+		if (remove_tree(root) == 0 ||
+		    strstr(frx_errmsg(), "mount") == NULL)
+			_exit(3);
+		if (lstat(p, &sb) < 0)
+			_exit(4);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(remove_tree(root), 0);
+	assert_int_equal(remove_tree(keep), 0);
+	free(root);
+	free(keep);
+	free(sub);
+	free(p);
+}
+#endif
+
 /* A read-only tree with a symlink pointing outside it. */
 static void
 test_remove_tree(void **state)
@@ -276,6 +337,9 @@ main(void)
 		cmocka_unit_test(test_io),
 		cmocka_unit_test(test_mkdirs),
 		cmocka_unit_test(test_remove_tree),
+#ifdef __linux__
+		cmocka_unit_test(test_remove_tree_bind),
+#endif
 		cmocka_unit_test(test_remove_deep_tree),
 	};
 
