@@ -766,25 +766,34 @@ init_main(struct child *c)
 static int stock_rx = -1;
 static pid_t stock_pid = -1;
 
+/* One message of the stock: a byte, and one descriptor beside it. */
+union stock_ctl {
+	struct cmsghdr h;
+	char b[CMSG_SPACE(sizeof(int))];
+};
+
+static void
+stock_msg(struct msghdr *m, struct iovec *v, char *c, union stock_ctl *u)
+{
+	memset(m, 0, sizeof(*m));
+	memset(u, 0, sizeof(*u));
+	v->iov_base = c;
+	v->iov_len = 1;
+	m->msg_iov = v;
+	m->msg_iovlen = 1;
+	m->msg_control = u->b;
+	m->msg_controllen = sizeof(u->b);
+}
+
 static int
 stock_give(int tx, int fd)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} u;
+	union stock_ctl u;
 	struct msghdr m;
 	struct iovec v;
 	char c = 'n';
 
-	memset(&m, 0, sizeof(m));
-	memset(&u, 0, sizeof(u));
-	v.iov_base = &c;
-	v.iov_len = 1;
-	m.msg_iov = &v;
-	m.msg_iovlen = 1;
-	m.msg_control = u.b;
-	m.msg_controllen = sizeof(u.b);
+	stock_msg(&m, &v, &c, &u);
 	u.h.cmsg_level = SOL_SOCKET;
 	u.h.cmsg_type = SCM_RIGHTS;
 	u.h.cmsg_len = CMSG_LEN(sizeof(int));
@@ -878,10 +887,7 @@ sandbox_stock_stop(void)
 static int
 stock_take(void)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} u;
+	union stock_ctl u;
 	struct cmsghdr *h;
 	struct msghdr m;
 	struct iovec v;
@@ -890,13 +896,7 @@ stock_take(void)
 
 	if (stock_rx < 0)
 		return -1;
-	memset(&m, 0, sizeof(m));
-	v.iov_base = &c;
-	v.iov_len = 1;
-	m.msg_iov = &v;
-	m.msg_iovlen = 1;
-	m.msg_control = u.b;
-	m.msg_controllen = sizeof(u.b);
+	stock_msg(&m, &v, &c, &u);
 	if (recvmsg(stock_rx, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
 		return -1;
 	h = CMSG_FIRSTHDR(&m);
