@@ -540,6 +540,7 @@ cmd_bare_drv(char **av)
 int
 main(int argc, char **argv)
 {
+	hash_skip_openssl_config();	/* as frx: digests only */
 	if (argc < 3)
 		usage();
 	if (!strcmp(argv[1], "build") && argc == 7)

@@ -145,6 +145,7 @@ main(int argc, char **argv)
 	size_t k;
 	int i;
 
+	hash_skip_openssl_config();	/* frx speaks no TLS */
 	cli.storedir = env_or("FRX_STORE_DIR", "/frx/store");
 	cli.statedir = env_or("FRX_STATE_DIR", "/frx/var");
 	cli.socket = getenv("FRX_DAEMON_SOCKET");

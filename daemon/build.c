@@ -629,6 +629,7 @@ finish_goal(struct sched *sc, size_t gi)
 		end_goal(sc, gi);
 	r = job_finish(g->job);
 	g->job = NULL;
+	wake_user_waiters(sc);	/* its user may have come back only now */
 	goal_unlock(g);
 	g->state = G_READY;	/* neither done nor failed yet */
 	if (r == 0) {
@@ -832,7 +833,8 @@ sched_run(struct sched *sc)
 	int64_t now, wait;
 
 	for (;;) {
-		job_reap_late(0);
+		if (job_reap_late(0) > 0)
+			wake_user_waiters(sc);
 		now = now_ms();
 		wait = -1;
 		start_goals(sc, now, &wait);

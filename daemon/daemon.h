@@ -173,9 +173,10 @@ int job_log_fd(const struct job *j);
 int job_report_fd(const struct job *j);
 /* Read from fd, one of the two: 0 data, 1 end of file, 2 nothing now. */
 int job_read(struct job *j, int fd);
-/* 1 once the build has ended: the runner has reported (its sandbox is
- * gone) or died.  Then the build user may go (job_release_user) before
- * the outputs are registered (job_finish). */
+/* 1 once the build has ended: the runner has reported or died.  Then
+ * the build user may go (job_release_user: at once if the runner has
+ * exited, else once it has, see job_reap_late) before the outputs are
+ * registered (job_finish). */
 int job_poll(struct job *j);
 /* 1 once the runner has said that the builder and every process of the
  * sandbox are gone (the runner goes on with the outputs and the
@@ -191,8 +192,11 @@ void job_cancel(struct job *j);
  * 0 if the build succeeded, -1 with message.  Frees j.
  */
 int job_finish(struct job *j);
-/* Reap the runners that job_finish left tearing down (block: wait). */
-void job_reap_late(int block);
+/* Reap the runners that job_finish left tearing down (block: wait for
+ * them) and give their users back; returns how many users came back.
+ * job_kill_late: kill them (the next start cleans up after them). */
+int job_reap_late(int block);
+void job_kill_late(void);
 pid_t job_pid(const struct job *j);
 
 /* buildlog.c: build logs, compressed as Nix keeps them. */

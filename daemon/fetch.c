@@ -162,17 +162,30 @@ static void
 fetch_child(const char *url, const char *dest, uid_t uid, gid_t gid,
     const struct fetch_limits *lim, int errfd)
 {
-	char err[CURL_ERROR_SIZE + 1];
+	char err[CURL_ERROR_SIZE + 1], *dir = xstrdup(dest), *base;
 	pid_t parent = getppid();
 	FILE *out;
-	int fd, sig = SIGKILL;
+	int fd, dfd, sig = SIGKILL;
 
+	/* The build directory is opened while still root: its parent,
+	 * <state>/builds, is root's alone (0700). */
+	base = strrchr(dir, '/');
+	if (base == NULL || base == dir)
+		_exit(1);
+	*base++ = '\0';
 	/* Nothing of the daemon's (the database, the client's socket, the
 	 * locks) stays open in a process that talks to the network. */
 	if (errfd != 3 && dup2(errfd, 3) < 0)
 		_exit(1);
 	errfd = 3;
-	closefrom(4);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		child_fail(errfd, "%s: cannot open: %s", dir);
+	if (dfd != 4 && (dup2(dfd, 4) < 0 || fcntl(4, F_SETFD,
+	    FD_CLOEXEC) < 0))
+		_exit(1);
+	dfd = 4;
+	closefrom(5);
 	if (setgroups(0, NULL) < 0)
 		child_fail(errfd, "setgroups%s: %s", "");
 	if (setgid(gid) < 0)
@@ -193,7 +206,8 @@ fetch_child(const char *url, const char *dest, uid_t uid, gid_t gid,
 	(void)sig;
 	if (getppid() != parent)
 		_exit(1);
-	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
 	if (fd < 0 || !(out = fdopen(fd, "wb")))
 		child_fail(errfd, "%s: cannot create: %s", dest);
 	if (curl_fetch(url, out, lim, err, sizeof(err)) < 0) {

@@ -340,12 +340,6 @@ job_poll(struct job *j)
 	return 1;
 }
 
-void
-job_release_user(struct job *j)
-{
-	users_release(&j->user);
-}
-
 /* Reap the runner: 1 reaped (or nothing to reap), 0 still running. */
 static int
 job_reap(struct job *j, int block)
@@ -366,39 +360,69 @@ job_reap(struct job *j, int block)
 	return 1;
 }
 
+/* A runner that reported may still be tearing its sandbox down: its
+ * user stays taken until it has exited (job_finish, job_reap_late). */
+void
+job_release_user(struct job *j)
+{
+	if (!j->builtin && !job_reap(j, 0))
+		return;
+	users_release(&j->user);
+}
+
 /*
  * Runners that reported and are still tearing their sandbox down: the
  * session answers its client meanwhile and reaps them later.
  */
-static pid_t *late;
+struct late {
+	pid_t pid;
+	struct build_user user;	/* given back once the runner is gone */
+};
+static struct late *late;
 static size_t nlate, caplate;
 
-void
+int
 job_reap_late(int block)
 {
 	size_t i = 0;
+	int freed = 0;
 	pid_t w;
 
 	while (i < nlate) {
 		do
-			w = waitpid(late[i], NULL, block ? 0 : WNOHANG);
+			w = waitpid(late[i].pid, NULL, block ? 0 : WNOHANG);
 		while (w < 0 && errno == EINTR);
 		if (w == 0) {
 			i++;
 			continue;
 		}
+		users_release(&late[i].user);
+		freed++;
 		late[i] = late[--nlate];
 	}
+	return freed;
 }
 
+void
+job_kill_late(void)
+{
+	size_t i;
+
+	for (i = 0; i < nlate; i++)
+		(void)kill(late[i].pid, SIGKILL);
+}
+
+/* The runner and, if it still holds one, its user go to the late list. */
 static void
-reap_later(pid_t pid)
+reap_later(struct job *j)
 {
 	if (nlate == caplate) {
 		caplate = caplate ? 2 * caplate : 16;
 		late = xrealloc(late, caplate * sizeof(*late));
 	}
-	late[nlate++] = pid;
+	late[nlate].pid = j->runner;
+	late[nlate++].user = j->user;
+	j->user.slot = -1;
 }
 
 void
@@ -777,7 +801,7 @@ out:
 	dlog("info", "%s: %s", j->drvpath, r == 0 ? "built" :
 	    "build failed");
 	if (!j->builtin && !job_reap(j, 0))
-		reap_later(j->runner);
+		reap_later(j);
 	job_free(j);
 	if (r < 0)
 		frx_seterr("%s", msg);

@@ -221,7 +221,10 @@ setup_dirs(void)
 		return -1;
 	for (i = 0; sub[i]; i++) {
 		p = xasprintf("%s/%s", cfg.statedir, sub[i]);
-		if (make_dir(p, !strcmp(sub[i], "builds") ? 0711 :
+		/* builds: no one but root may reach into a build's
+		 * directory (a builder could leave a socket there and hand
+		 * descriptors to whoever connects). */
+		if (make_dir(p, !strcmp(sub[i], "builds") ||
 		    !strcmp(sub[i], "roots") ? 0700 : 0755) < 0) {
 			free(p);
 			return -1;
@@ -328,14 +331,17 @@ static void __attribute__((noreturn))
 spare_main(int lfd)
 {
 	struct db *db;
-	int fd;
+	int fd, nice0, reniced;
 
 	close(spare_pipe[0]);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	/* Until it has a client, a spare yields to the sessions at work. */
-	(void)setpriority(PRIO_PROCESS, 0, SPARE_NICE);
+	errno = 0;
+	nice0 = getpriority(PRIO_PROCESS, 0);
+	reniced = errno == 0 &&
+	    setpriority(PRIO_PROCESS, 0, nice0 + SPARE_NICE) == 0;
 	db = db_open(cfg.statedir);
 	if (!db) {
 		dlog("error", "%s", frx_errmsg());
@@ -346,7 +352,8 @@ spare_main(int lfd)
 			dlog("error", "accept: %s", strerror(errno));
 			_exit(1);
 		}
-	(void)setpriority(PRIO_PROCESS, 0, 0);
+	if (reniced)
+		(void)setpriority(PRIO_PROCESS, 0, nice0);
 	/* Nothing to do if the listener is gone: we serve our client. */
 	(void)write(spare_pipe[1], "", 1);
 	close(spare_pipe[1]);
@@ -545,9 +552,9 @@ main(int argc, char **argv)
 		dlog("fatal", "%s", frx_errmsg());
 		return 111;
 	}
-	/* OpenSSL sets up its providers on the first digest: once here,
-	 * not in every session a client waits for (and every runner of a
-	 * session that had not hashed yet). */
+	/* OpenSSL reads its configuration and sets up its providers on the
+	 * first digest: once here, not in every session a client waits
+	 * for (and every runner of a session that had not hashed yet). */
 	hash_buf(HASH_SHA256, "", 0, &warm);
 	dlog("info", "listening on %s; store %s, state %s, sandbox %s "
 	    "(roots %s), %d build users from uid %ld", cfg.socket,

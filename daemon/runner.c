@@ -160,9 +160,11 @@ build_hostname(const char *drvpath, const struct drv *d)
 
 /*
  * A build directory of its own for every build, <state>/builds/
- * <uid>-<pid>-<n>, owned by the build user.  Its parent is 0711, so only
- * the built-in fetcher, which runs as the build user outside any
- * sandbox, reaches it there.  A directory is never reused: a
+ * <uid>-<pid>-<n>, owned by the build user.  Its parent is root's alone
+ * (0700): a builder could leave a socket in its /tmp and hand its
+ * descriptors to whoever connects.  The sandbox binds it as root, and
+ * the built-in fetcher opens it before it drops to the build user.  A
+ * directory is never reused: a
  * fixed-output builder shares the host's network and could hand a
  * descriptor of it to a process outside, which would then plant files
  * in the next build of the same user.
@@ -737,6 +739,9 @@ run_teardown(struct run *r, int rc)
 		    frx_errmsg());
 		if (rc == 0)
 			rc = -1;
+		/* The ledger in top names what is left, for the next start. */
+		free(r->top);
+		r->top = NULL;
 	}
 	r->sb = NULL;
 	if (rc != 0 && r->j->s->keep_failed && r->tmp_ready && r->started)
@@ -774,9 +779,10 @@ runner_main(struct job *j, int fwd, int res)
 	}
 	/* The report names a kept directory.  A fixed-output builder has
 	 * the host's network and may have passed descriptors of its
-	 * directories out: they are gone before its client hears of it. */
+	 * directories out: they are gone before its client hears of it.
+	 * After an error the sandbox may not be gone: it goes first. */
 	if ((rc != 0 && j->s->keep_failed && r.tmp_ready && r.started) ||
-	    drv_is_fixed(j->d)) {
+	    drv_is_fixed(j->d) || rc < 0) {
 		rc = run_teardown(&r, rc);
 		if (rc < 0 && !r.reported_error)
 			puts_(&r.report, "error", frx_errmsg());

@@ -1265,6 +1265,7 @@ on_term(int sig)
 {
 	(void)sig;
 	build_abort();
+	job_kill_late();
 	_exit(1);
 }
 
@@ -1303,6 +1304,11 @@ session_run(int fd, struct db *db)
 	for (;;) {
 		if (s.conn.rpos == s.conn.rlen && conn_flush(&s.conn) < 0)
 			break;
+		/* The client has its answers: wait for the runners still
+		 * tearing down, so that their users are not held while this
+		 * session waits for the next request. */
+		if (s.conn.rpos == s.conn.rlen)
+			(void)job_reap_late(1);
 		if (wire_read_u64(&s.conn, &op) < 0)
 			break;
 		r = dispatch(&s, op);

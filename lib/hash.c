@@ -85,17 +85,15 @@ evp_md(enum hash_algo algo)
 /*
  * A digest depends on nothing in openssl.cnf, and reading it (with the
  * locks and modules it brings) was a large part of a short client's
- * start: tell OpenSSL to skip it before the first digest.
+ * start.  For a process that uses OpenSSL only for digests: the choice
+ * holds for the whole process and its forks, TLS included, so the
+ * daemon, whose fetcher speaks TLS through libcurl, does not make it.
  */
-static void
-crypto_init(void)
+void
+hash_skip_openssl_config(void)
 {
-	static int done;
-
-	if (!done && OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG,
-	    NULL) != 1)
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1)
 		abort();
-	done = 1;
 }
 
 struct hash_ctx *
@@ -103,7 +101,6 @@ hash_ctx_new(enum hash_algo algo)
 {
 	struct hash_ctx *c = xmalloc(sizeof(*c));
 
-	crypto_init();
 	c->algo = algo;
 	c->md = EVP_MD_CTX_new();
 	if (c->md == NULL || EVP_DigestInit_ex(c->md, evp_md(algo), NULL) != 1)

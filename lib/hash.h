@@ -69,6 +69,10 @@ int hash_parse(const char *text, int known, enum hash_algo algo,
  * slot fills, so small inputs are hashed in the caller at the end, with
  * no thread at all.  Without threads it degrades to hash_ctx.
  */
+/* Before the first digest, in a process that uses OpenSSL for nothing
+ * else: skip reading openssl.cnf (see hash.c). */
+void hash_skip_openssl_config(void);
+
 struct hash_pipe;
 struct hash_pipe *hash_pipe_new(enum hash_algo algo);
 void hash_pipe_update(struct hash_pipe *hp, const void *p, size_t n);

@@ -807,7 +807,6 @@ stock_give(int tx, int fd)
 static void __attribute__((noreturn))
 stock_main(int tx, pid_t parent)
 {
-	struct sched_param idle;
 	int home, ns, up, sig;
 
 	for (sig = 1; sig < NSIG; sig++)
@@ -817,11 +816,10 @@ stock_main(int tx, pid_t parent)
 		_exit(0);
 	close_fds_except(&tx, 1);
 	(void)prctl(PR_SET_NAME, "frx-netns-stock", 0, 0, 0);
-	/* Only on a CPU that has nothing else to do: a build that finds the
-	 * stock empty makes its own namespace, as it would without one. */
-	memset(&idle, 0, sizeof(idle));
-	if (sched_setscheduler(0, SCHED_IDLE, &idle) < 0)
-		(void)setpriority(PRIO_PROCESS, 0, 19);
+	/* Behind the builds, but not at idle priority: making a namespace
+	 * takes kernel locks (rtnl among them) that the builds making
+	 * their own, and the teardown of every namespace, also need. */
+	(void)setpriority(PRIO_PROCESS, 0, 10);
 	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (home < 0)
 		_exit(1);

@@ -603,6 +603,10 @@ def test_netns_stock(top):
     os.makedirs(os.path.join(top, "stock"))
     d = Daemon(os.path.join(top, "stock"))
     try:
+        mode = os.stat(os.path.join(d.state, "builds")).st_mode & 0o777
+        check("the build directories' parent is root's alone (0700): no "
+              "one reaches a socket a builder leaves in its /tmp",
+              mode == 0o700, oct(mode))
         stock = children_named(d.proc.pid, "frx-netns-stock")
         check("the daemon keeps a maker of network namespaces",
               len(stock) == 1, stock)
