@@ -87,6 +87,10 @@ bench_init() {
 	bench_dir
 	trap bench_cleanup EXIT
 	trap 'exit 130' INT TERM
+	# A reader that went away (`bench/run | head`) must not leave the
+	# daemons and a mounted scratch file system behind.
+	trap 'exit 129' HUP
+	trap 'exit 141' PIPE
 }
 
 # Seconds since the epoch, with fractions.
