@@ -218,57 +218,11 @@ dump_symlink(struct nar_writer *w, int dfd, const char *name,
 static int dump_node(struct nar_writer *w, int dfd, const char *name,
     unsigned char type, const char *path);
 
-struct entry {
-	char *name;
-	unsigned char type;	/* d_type */
-};
-
-static int
-entry_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct entry *)a)->name,
-	    ((const struct entry *)b)->name);
-}
-
-/* The entries of d but . and .., sorted by name as bytes. */
-static int
-read_entries(DIR *d, const char *path, struct entry **out, size_t *nout)
-{
-	struct entry *v = NULL;
-	struct dirent *de;
-	size_t n = 0, cap = 0;
-
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0) {
-			if (n == cap) {
-				cap = cap ? 2 * cap : 16;
-				v = xrealloc(v, cap * sizeof(*v));
-			}
-			v[n].name = xstrdup(de->d_name);
-			v[n++].type = de->d_type;
-		}
-		errno = 0;
-	}
-	if (errno != 0) {
-		while (n > 0)
-			free(v[--n].name);
-		free(v);
-		return frx_seterr_errno("%s: cannot read directory", path);
-	}
-	if (n > 1)
-		qsort(v, n, sizeof(*v), entry_cmp);
-	*out = v;
-	*nout = n;
-	return 0;
-}
-
 static int
 dump_entries(struct nar_writer *w, int fd, const char *path)
 {
 	static const char *const ent[] = { "entry", "(", "name", NULL };
-	struct entry *v = NULL;
+	struct dir_entry *v = NULL;
 	char *sub;
 	DIR *d;
 	size_t i, n = 0;
@@ -279,7 +233,7 @@ dump_entries(struct nar_writer *w, int fd, const char *path)
 		close(fd);
 		return frx_seterr_errno("%s: cannot read directory", path);
 	}
-	r = read_entries(d, path, &v, &n);
+	r = dir_read_entries(d, path, 1, &v, &n);
 	for (i = 0; r == 0 && i < n; i++) {
 		sub = xasprintf("%s/%s", path, v[i].name);
 		r = w_strs(w, ent);
@@ -293,9 +247,7 @@ dump_entries(struct nar_writer *w, int fd, const char *path)
 			r = w_str(w, ")");
 		free(sub);
 	}
-	for (i = 0; i < n; i++)
-		free(v[i].name);
-	free(v);
+	dir_entries_free(v, n);
 	closedir(d);
 	return r;
 }

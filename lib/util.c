@@ -608,12 +608,10 @@ rm_entry(struct rm *c, int dfd, const char *name, unsigned char type,
 static int
 rm_dir_contents(struct rm *c, int dfd, const char *path)
 {
-	struct strv names = STRV_INIT;
-	struct buf types = BUF_INIT;
-	struct dirent *de;
+	struct dir_entry *v;
 	unsigned moved;
 	DIR *d;
-	size_t i;
+	size_t i, n;
 	int r = 0;
 
 	d = fdopendir(dfd);
@@ -625,45 +623,63 @@ rm_dir_contents(struct rm *c, int dfd, const char *path)
 	do {
 		moved = c->moved;
 		rewinddir(d);
-		errno = 0;
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") != 0 &&
-			    strcmp(de->d_name, "..") != 0) {
-				strv_add(&names, de->d_name);
-				buf_add(&types, &de->d_type, 1);
-			}
-			errno = 0;
-		}
-		if (errno != 0)
-			r = frx_seterr_errno("%s: cannot read directory",
-			    path);
-		for (i = 0; r == 0 && i < names.n; i++)
-			r = rm_entry(c, dirfd(d), names.v[i],
-			    (unsigned char)types.data[i],
-			    xasprintf("%s/%s", path, names.v[i]));
-		strv_free(&names);
-		buf_reset(&types);
+		r = dir_read_entries(d, path, 0, &v, &n);
+		for (i = 0; r == 0 && i < n; i++)
+			r = rm_entry(c, dirfd(d), v[i].name, v[i].type,
+			    xasprintf("%s/%s", path, v[i].name));
+		dir_entries_free(v, n);
 	} while (r == 0 && c->depth == 1 && c->moved != moved);
-	buf_free(&types);
 	closedir(d);
 	return r;
 }
 
-int
-dir_read_names(DIR *d, const char *path, struct strv *names)
+static int
+dir_entry_cmp(const void *a, const void *b)
 {
-	struct dirent *de;
+	return strcmp(((const struct dir_entry *)a)->name,
+	    ((const struct dir_entry *)b)->name);
+}
 
+int
+dir_read_entries(DIR *d, const char *path, int sorted, struct dir_entry **out,
+    size_t *nout)
+{
+	struct dir_entry *v = NULL;
+	struct dirent *de;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	*nout = 0;
 	errno = 0;
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0)
-			strv_add(names, de->d_name);
+		    strcmp(de->d_name, "..") != 0) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n].name = xstrdup(de->d_name);
+			v[n++].type = de->d_type;
+		}
 		errno = 0;
 	}
-	if (errno != 0)
+	if (errno != 0) {
+		dir_entries_free(v, n);
 		return frx_seterr_errno("%s: cannot read directory", path);
+	}
+	if (sorted && n > 1)
+		qsort(v, n, sizeof(*v), dir_entry_cmp);
+	*out = v;
+	*nout = n;
 	return 0;
+}
+
+void
+dir_entries_free(struct dir_entry *v, size_t n)
+{
+	while (n > 0)
+		free(v[--n].name);
+	free(v);
 }
 
 int

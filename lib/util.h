@@ -85,9 +85,18 @@ int mkdirs(const char *path, mode_t mode);
 /* rm -rf that never follows symlinks and never crosses into another
  * file system (st_dev check); makes directories writable as it goes. */
 int remove_tree(const char *path);
-/* Append every name in d but "." and ".." to names; -1, with a message
- * naming path, on a read error. */
-int dir_read_names(DIR *d, const char *path, struct strv *names);
+/* A directory entry as readdir gave it: type is its d_type, DT_UNKNOWN
+ * where the file system does not say. */
+struct dir_entry {
+	char *name;
+	unsigned char type;
+};
+/* Every entry of d but "." and ".." into *v (*n of them), sorted by name
+ * as bytes if sorted; -1, with a message naming path, on a read error.
+ * Free with dir_entries_free. */
+int dir_read_entries(DIR *d, const char *path, int sorted,
+    struct dir_entry **v, size_t *n);
+void dir_entries_free(struct dir_entry *v, size_t n);
 
 /* Current time in seconds / in milliseconds since the epoch. */
 int64_t now_s(void);
