@@ -124,9 +124,6 @@ read_fd(int *fd, struct buf *into, struct job *j)
 	return 0;
 }
 
-/* What the runner writes first once the builder is gone (runner.c). */
-#define EXITED_FIELD "exited 0\n\n"
-
 int
 job_read(struct job *j, int fd)
 {
@@ -137,8 +134,8 @@ job_read(struct job *j, int fd)
 	if (fd != j->resfd)
 		return 1;
 	r = read_fd(&j->resfd, &j->report, j);
-	if (!j->builder_gone && j->report.len >= strlen(EXITED_FIELD) &&
-	    !memcmp(j->report.data, EXITED_FIELD, strlen(EXITED_FIELD)))
+	if (!j->builder_gone && j->report.len >= strlen(REPORT_EXITED) &&
+	    !memcmp(j->report.data, REPORT_EXITED, strlen(REPORT_EXITED)))
 		j->builder_gone = 1;
 	return r;
 }
@@ -340,6 +337,18 @@ job_poll(struct job *j)
 	return 1;
 }
 
+/* waitpid, again after a signal; block: wait, else WNOHANG. */
+static pid_t
+wait_runner(pid_t pid, int *status, int block)
+{
+	pid_t w;
+
+	do
+		w = waitpid(pid, status, block ? 0 : WNOHANG);
+	while (w < 0 && errno == EINTR);
+	return w;
+}
+
 /* Reap the runner: 1 reaped (or nothing to reap), 0 still running. */
 static int
 job_reap(struct job *j, int block)
@@ -348,9 +357,7 @@ job_reap(struct job *j, int block)
 
 	if (j->reaped || j->runner <= 0)
 		return 1;
-	do
-		w = waitpid(j->runner, &j->runner_status, block ? 0 : WNOHANG);
-	while (w < 0 && errno == EINTR);
+	w = wait_runner(j->runner, &j->runner_status, block);
 	if (w == 0)
 		return 0;
 	if (w < 0)
@@ -389,9 +396,7 @@ job_reap_late(int block)
 	pid_t w;
 
 	while (i < nlate) {
-		do
-			w = waitpid(late[i].pid, NULL, block ? 0 : WNOHANG);
-		while (w < 0 && errno == EINTR);
+		w = wait_runner(late[i].pid, NULL, block);
 		if (w == 0) {
 			i++;
 			continue;

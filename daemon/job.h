@@ -52,6 +52,10 @@ struct job {
 	struct staged *out;	/* per output */
 };
 
+/* The first bytes of a runner's report, written once every process of
+ * the build is gone: the field "exited", of length 0. */
+#define REPORT_EXITED "exited 0\n\n"
+
 /*
  * The runner: a child of the session that carries out one build (see
  * runner.c) and writes its report to res; the builder's output goes to

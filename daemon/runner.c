@@ -164,10 +164,9 @@ build_hostname(const char *drvpath, const struct drv *d)
  * (0700): a builder could leave a socket in its /tmp and hand its
  * descriptors to whoever connects.  The sandbox binds it as root, and
  * the built-in fetcher opens it before it drops to the build user.  A
- * directory is never reused: a
- * fixed-output builder shares the host's network and could hand a
- * descriptor of it to a process outside, which would then plant files
- * in the next build of the same user.
+ * directory is never reused: a fixed-output builder shares the host's
+ * network and could hand a descriptor of it to a process outside, which
+ * would then plant files in the next build of the same user.
  */
 char *
 build_dir_make(const struct build_user *u)
@@ -697,9 +696,8 @@ run_build(struct run *r)
 		return -1;
 	/* Every process of the build is gone: its job slot is free while
 	 * the outputs are checked and the sandbox torn down (the build user
-	 * stays taken until the runner exits).  The first bytes of the
-	 * report, in its own format: "exited", length 0. */
-	(void)write_full(r->res, "exited 0\n\n", 10);
+	 * stays taken until the runner exits). */
+	(void)write_full(r->res, REPORT_EXITED, strlen(REPORT_EXITED));
 	putn(&r->report, "end", now_s());
 	putn(&r->report, "status", r->status);
 	if (r->killed_for) {

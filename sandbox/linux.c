@@ -756,12 +756,13 @@ init_main(struct child *c)
  * own namespace before it hands the descriptor on, so that it is never
  * inside a namespace that a build gets.  The descriptors wait in a
  * datagram socket, one per message.  The maker's send buffer, made as
- * small as the kernel allows, bounds the stock (to about five), and the
+ * small as the kernel allows, bounds the stock (to about six), and the
  * maker sleeps in sendmsg while it is full: each namespace holds kernel
- * memory, and a stock of a few keeps up with any number of builds.  Every process that
- * starts sandboxes holds the receiving end, inherited across fork, and
- * takes one message without waiting; only the maker holds the sending
- * end, so nothing else can put a descriptor into the stock.
+ * memory, and a stock of a few keeps up with any number of builds.
+ * Every process that starts sandboxes holds the receiving end, inherited
+ * across fork, and takes one message without waiting; only the maker
+ * holds the sending end, so nothing else can put a descriptor into the
+ * stock.
  */
 static int stock_rx = -1;
 static pid_t stock_pid = -1;
