@@ -36,6 +36,8 @@
 enum goal_state {
 	G_WAITING,		/* for inputs */
 	G_READY,		/* may start: needs locks and a user */
+	G_PREPARED,		/* holds its locks; its sandbox is set up
+				   ahead, waiting for a job slot and a user */
 	G_RUNNING,
 	G_FINISHING,		/* builder gone, runner still at work: the
 				   job slot is free, the user is not */
@@ -73,6 +75,8 @@ struct sched {
 	size_t nready, capready;
 	int running;		/* goals in a job slot (G_RUNNING) */
 	int finishing;		/* G_FINISHING */
+	int prepared;		/* G_PREPARED: at most one, prep_gi */
+	size_t prep_gi;
 	int limit;
 	int stop;		/* start nothing new */
 	int client_data;	/* the client sent bytes mid-build */
@@ -469,12 +473,16 @@ retry_later(struct goal *g, int64_t now, int ms)
 	g->retry_at = now + ms;
 }
 
-/* Try to start ready goal gi: 1 started or settled, 0 not now. */
+/*
+ * Try to start ready goal gi: 1 started or settled, 0 not now.  Ahead:
+ * only prepare it (G_PREPARED), without a user, while every job slot
+ * is taken; go_prepared starts it.
+ */
 static int
-try_start(struct sched *sc, size_t gi, int64_t now)
+try_start(struct sched *sc, size_t gi, int64_t now, int ahead)
 {
 	struct goal *g = &sc->g[gi];
-	struct build_user u;
+	struct build_user u = { 0, 0, -1 };
 	int r;
 
 	/*
@@ -484,7 +492,7 @@ try_start(struct sched *sc, size_t gi, int64_t now)
 	 * file slower).
 	 */
 	g->user_wait = 0;
-	if ((r = users_try_acquire(&u)) <= 0) {
+	if (!ahead && (r = users_try_acquire(&u)) <= 0) {
 		if (r < 0) {
 			goal_fail(sc, gi, frx_errmsg());
 			return 1;
@@ -515,16 +523,67 @@ try_start(struct sched *sc, size_t gi, int64_t now)
 			goal_done(sc, gi, 0);
 		return 1;
 	}
-	g->job = job_start(sc->s, g->drvpath, &g->d, &u);
+	g->job = job_start(sc->s, g->drvpath, &g->d, ahead ? NULL : &u);
 	if (g->job == NULL) {
 		goal_unlock(g);
 		goal_fail(sc, gi, frx_errmsg());
 		return 1;
 	}
-	g->state = G_RUNNING;
-	sc->running++;
+	if (ahead) {
+		g->state = G_PREPARED;
+		sc->prepared++;
+		sc->prep_gi = gi;
+	} else {
+		g->state = G_RUNNING;
+		sc->running++;
+	}
 	build_note_running(job_pid(g->job), 1);
 	return 1;
+}
+
+/* May gi be set up ahead?  Not a built-in: it runs in the session. */
+static int
+may_prepare(const struct sched *sc, const struct goal *g)
+{
+	return sc->prepared == 0 && !sc->stop &&
+	    strncmp(g->d.builder, "builtin:", 8) != 0;
+}
+
+/*
+ * The prepared goal goes once a slot is free and it gets a user; it
+ * was ready before every goal still in the queue.  Stopping cancels it.
+ */
+static void
+go_prepared(struct sched *sc, int64_t now, int64_t *wait)
+{
+	struct goal *g = &sc->g[sc->prep_gi];
+	struct build_user u;
+	int r;
+
+	if (!sc->prepared || job_finished(g->job))
+		return;
+	if (sc->stop) {
+		job_cancel(g->job);
+		return;
+	}
+	if (sc->running >= sc->limit)
+		return;
+	if (g->retry_at <= now) {
+		g->user_wait = 0;
+		if ((r = users_try_acquire(&u)) > 0) {
+			job_go(g->job, &u);
+			g->state = G_RUNNING;
+			sc->prepared--;
+			sc->running++;
+			return;
+		}
+		if (r < 0)
+			dlog("warning", "%s: %s", g->drvpath, frx_errmsg());
+		retry_later(g, now, USER_RETRY_MS);
+		g->user_wait = 1;
+	}
+	if (*wait < 0 || g->retry_at - now < *wait)
+		*wait = g->retry_at - now;
 }
 
 static void finish_goal(struct sched *sc, size_t gi);
@@ -536,6 +595,9 @@ start_goals(struct sched *sc, int64_t now, int64_t *wait)
 	size_t k, out = 0;
 	int no_user = 0;	/* the pool was empty a moment ago */
 
+	go_prepared(sc, now, wait);
+	if (sc->prepared && sc->g[sc->prep_gi].user_wait)
+		no_user = 1;
 	for (k = 0; k < sc->nready; k++) {
 		size_t gi = sc->ready[k];
 		struct goal *g = &sc->g[gi];
@@ -555,13 +617,21 @@ start_goals(struct sched *sc, int64_t now, int64_t *wait)
 			retry_later(g, now, USER_RETRY_MS);
 			g->user_wait = 1;
 		} else if (sc->running < sc->limit && g->retry_at <= now) {
-			if (try_start(sc, gi, now)) {
+			if (try_start(sc, gi, now, 0)) {
 				if (sc->g[gi].state == G_RUNNING &&
 				    job_finished(sc->g[gi].job))
 					finish_goal(sc, gi);
 				continue;
 			}
 			no_user = g->user_wait;
+		}
+		/* No slot or no user now: set the next one up meanwhile. */
+		if (sc->g[gi].state == G_READY && (no_user ||
+		    sc->running >= sc->limit) && g->backoff == 0 &&
+		    may_prepare(sc, g)) {
+			g->retry_at = 0;
+			if (try_start(sc, gi, now, 1))
+				continue;
 		}
 		if (sc->g[gi].state == G_READY) {
 			sc->ready[out++] = gi;
@@ -574,6 +644,9 @@ start_goals(struct sched *sc, int64_t now, int64_t *wait)
 	for (; k < sc->nready; k++)
 		sc->ready[out++] = sc->ready[k];
 	sc->nready = out;
+	/* One prepared during the scan goes now if it can, or says when
+	 * it will try again. */
+	go_prepared(sc, now, wait);
 }
 
 /* The builder is gone: the job slot is free. */
@@ -603,6 +676,10 @@ wake_user_waiters(struct sched *sc)
 			g->retry_at = 0;
 		}
 	}
+	if (sc->prepared && sc->g[sc->prep_gi].user_wait) {
+		sc->g[sc->prep_gi].user_wait = 0;
+		sc->g[sc->prep_gi].retry_at = 0;
+	}
 }
 
 /* The runner is done and its sandbox gone: the user is free too. */
@@ -611,10 +688,14 @@ end_goal(struct sched *sc, size_t gi)
 {
 	struct goal *g = &sc->g[gi];
 
-	leave_slot(sc, gi);
+	if (g->state == G_PREPARED) {	/* it never went */
+		sc->prepared--;
+	} else {
+		leave_slot(sc, gi);
+		sc->finishing--;
+	}
 	build_note_running(job_pid(g->job), 0);
 	job_release_user(g->job);
-	sc->finishing--;
 	g->state = G_ENDED;
 	wake_user_waiters(sc);
 }
@@ -625,7 +706,8 @@ finish_goal(struct sched *sc, size_t gi)
 	struct goal *g = &sc->g[gi];
 	int r;
 
-	if (g->state == G_RUNNING || g->state == G_FINISHING)
+	if (g->state == G_RUNNING || g->state == G_FINISHING ||
+	    g->state == G_PREPARED)
 		end_goal(sc, gi);
 	r = job_finish(g->job);
 	g->job = NULL;
@@ -726,7 +808,8 @@ cancel_orphans(struct sched *sc, int64_t now)
 	for (gi = 0; gi < sc->n; gi++) {
 		struct goal *g = &sc->g[gi];
 
-		if (g->state != G_RUNNING || job_finished(g->job))
+		if ((g->state != G_RUNNING && g->state != G_PREPARED) ||
+		    job_finished(g->job))
 			continue;
 		if (job_has_waiters(sc, gi))
 			continue;
@@ -759,7 +842,8 @@ wait_events(struct sched *sc, int64_t wait)
 	k = n;
 	for (gi = 0; gi < sc->n; gi++) {
 		if (sc->g[gi].state != G_RUNNING &&
-		    sc->g[gi].state != G_FINISHING)
+		    sc->g[gi].state != G_FINISHING &&
+		    sc->g[gi].state != G_PREPARED)
 			continue;
 		if ((fd = job_log_fd(sc->g[gi].job)) >= 0) {
 			who[n] = gi;
@@ -802,7 +886,8 @@ collect(struct sched *sc)
 	for (gi = 0; gi < sc->n; gi++) {
 		struct goal *g = &sc->g[gi];
 
-		if (g->state != G_RUNNING && g->state != G_FINISHING)
+		if (g->state != G_RUNNING && g->state != G_FINISHING &&
+		    g->state != G_PREPARED)
 			continue;
 		if (job_poll(g->job))
 			end_goal(sc, gi);
@@ -841,7 +926,7 @@ sched_run(struct sched *sc)
 		if (finish_ended(sc))
 			continue;
 		if (sc->running == 0 && sc->finishing == 0 &&
-		    sc->nready == 0)
+		    sc->prepared == 0 && sc->nready == 0)
 			break;
 		if (sc->s->gone) {
 			cancel_orphans(sc, now);

@@ -164,9 +164,16 @@ struct build_user;
  * the build user (the job releases it).  A built-in fetch runs to its
  * end here.  NULL with a message if the build could not start (the
  * user is then released too).
+ *
+ * With user NULL the build is only prepared: the runner sets up the
+ * sandbox, which takes no job slot and no user, and waits until
+ * job_go hands it its user (a slot being free).  Never for a built-in.
  */
 struct job *job_start(struct session *s, const char *drvpath,
     const struct drv *d, const struct build_user *user);
+/* 1 while a prepared build waits for job_go. */
+int job_prepared(const struct job *j);
+void job_go(struct job *j, const struct build_user *user);
 /* Descriptors to wait on (-1 once at end of file): the builder's output
  * and the runner's report. */
 int job_log_fd(const struct job *j);
@@ -274,6 +281,10 @@ int users_try_acquire(struct build_user *u);
  * later builds), once it exists. */
 void users_note_process(const struct build_user *u, pid_t pid);
 void users_release(struct build_user *u);
+/* The pool's first user, taken by nobody (slot -1): what a prepared
+ * sandbox is made for until its build gets a user of its own.  No
+ * builder ever runs as a stand-in. */
+void users_stand_in(struct build_user *u);
 
 /* compat.c: the few things that differ between kernels. */
 /* Give the daemon a private mount namespace with a tmpfs at dir (Linux);

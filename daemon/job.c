@@ -147,42 +147,46 @@ job_builder_gone(const struct job *j)
 }
 
 static int
-spawn_runner(struct job *j)
+spawn_runner(struct job *j, int prepared)
 {
-	int fwd[2], res[2], k;
+	int p[6] = { -1, -1, -1, -1, -1, -1 }, k;
+	int *fwd = p, *res = p + 2, *go = p + 4;
 
-	if (pipe(fwd) < 0)
-		return frx_seterr_errno("pipe");
-	if (pipe(res) < 0) {
-		close(fwd[0]);
-		close(fwd[1]);
-		return frx_seterr_errno("pipe");
-	}
-	for (k = 0; k < 2; k++) {
-		(void)fcntl(fwd[k], F_SETFD, FD_CLOEXEC);
-		(void)fcntl(res[k], F_SETFD, FD_CLOEXEC);
-	}
+	for (k = 0; k < (prepared ? 6 : 4); k += 2)
+		if (pipe(p + k) < 0) {
+			frx_seterr_errno("pipe");
+			goto fail;
+		}
+	for (k = 0; k < 6; k++)
+		if (p[k] >= 0)
+			(void)fcntl(p[k], F_SETFD, FD_CLOEXEC);
 	j->runner = fork();
 	if (j->runner < 0) {
 		frx_seterr_errno("fork");
-		for (k = 0; k < 2; k++) {
-			close(fwd[k]);
-			close(res[k]);
-		}
-		return -1;
+		goto fail;
 	}
 	if (j->runner == 0) {
 		close(fwd[0]);
 		close(res[0]);
-		runner_main(j, fwd[1], res[1]);
+		if (go[1] >= 0)
+			close(go[1]);
+		runner_main(j, fwd[1], res[1], go[0]);
 	}
 	close(fwd[1]);
 	close(res[1]);
+	if (go[0] >= 0)
+		close(go[0]);
 	j->logfd = fwd[0];
 	j->resfd = res[0];
+	j->gofd = go[1];
 	(void)fcntl(j->logfd, F_SETFL, O_NONBLOCK);
 	(void)fcntl(j->resfd, F_SETFL, O_NONBLOCK);
 	return 0;
+fail:
+	for (k = 0; k < 6; k++)
+		if (p[k] >= 0)
+			close(p[k]);
+	return -1;
 }
 
 static int
@@ -287,25 +291,50 @@ job_start(struct session *s, const char *drvpath, const struct drv *d,
 	j->s = s;
 	j->drvpath = xstrdup(drvpath);
 	j->d = d;
-	j->user = *user;
-	j->logfd = j->resfd = -1;
+	if (user != NULL)
+		j->user = *user;
+	else
+		users_stand_in(&j->user);
+	j->logfd = j->resfd = j->gofd = -1;
 	j->runner = -1;
 	j->timeout = s->timeout;
 	j->max_silent = s->max_silent;
 	j->out = xcalloc(d->noutputs + 1, sizeof(*j->out));
 	if (job_prepare(j) < 0)
 		goto fail;
-	session_log(s, "building '%s'...", drvpath);
 	if (is_builtin(d)) {
+		session_log(s, "building '%s'...", drvpath);
 		job_fetch(j);
 		return j;
 	}
-	if (spawn_runner(j) < 0)
+	if (spawn_runner(j, user == NULL) < 0)
 		goto fail;
+	if (user != NULL)
+		session_log(s, "building '%s'...", drvpath);
 	return j;
 fail:
 	job_free(j);
 	return NULL;
+}
+
+int
+job_prepared(const struct job *j)
+{
+	return j->gofd >= 0;
+}
+
+/* The runner reads the user in one piece: a pipe write this small is
+ * atomic. */
+void
+job_go(struct job *j, const struct build_user *user)
+{
+	j->user = *user;
+	if (write_full(j->gofd, user, sizeof(*user)) < 0)
+		dlog("warning", "%s: cannot start the prepared build: %s",
+		    j->drvpath, strerror(errno));
+	close(j->gofd);
+	j->gofd = -1;
+	session_log(j->s, "building '%s'...", j->drvpath);
 }
 
 /*
@@ -726,6 +755,8 @@ job_free(struct job *j)
 		close(j->logfd);
 	if (j->resfd >= 0)
 		close(j->resfd);
+	if (j->gofd >= 0)	/* a prepared build that never went */
+		close(j->gofd);
 	for (i = 0; j->out && i < j->d->noutputs; i++) {
 		/* Staged but not moved in: take it out of the store. */
 		if (j->out[i].src && remove_tree(j->out[i].src) < 0)

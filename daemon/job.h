@@ -26,6 +26,7 @@ struct job {
 	pid_t runner;
 	int logfd;		/* the builder's output, passed on */
 	int resfd;		/* the runner's report */
+	int gofd;		/* a prepared build's word to start, or -1 */
 	struct buf report;
 	int runner_status;
 	int builder_gone;	/* the report began with "exited" */
@@ -59,9 +60,12 @@ struct job {
 /*
  * The runner: a child of the session that carries out one build (see
  * runner.c) and writes its report to res; the builder's output goes to
- * fwd as it comes.  Never returns.
+ * fwd as it comes.  A prepared build (go >= 0) sets its sandbox up for a
+ * stand-in user and waits to read its build user from go.  Never
+ * returns.
  */
-void runner_main(struct job *j, int fwd, int res) __attribute__((noreturn));
+void runner_main(struct job *j, int fwd, int res, int go)
+    __attribute__((noreturn));
 /* A new build directory for one build as u, or NULL; and its removal. */
 char *build_dir_make(const struct build_user *u);
 int build_dir_remove(const char *dir);

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,14 @@ struct run {
 	int reported_error;
 	struct buf report;
 	int res;		/* the report's pipe */
+	int go;			/* the session's word to start, or -1 */
+	/* Kept from the sandbox's preparation until it goes. */
+	struct sandbox_plan plan;
+	struct plan_params pp;
+	struct sandbox_spec spec;
+	struct strv env, argv;
+	char **envp, **av;
+	int pipefd[2];		/* the builder's output */
 };
 
 static volatile sig_atomic_t run_cancel;
@@ -174,14 +183,14 @@ build_dir_make(const struct build_user *u)
 	static unsigned counter;
 	char *dir;
 
-	dir = xasprintf("%s/builds/%ld-%ld-%u", cfg.statedir, (long)u->uid,
-	    (long)getpid(), counter++);
+	dir = xasprintf("%s/builds/%ld-%u", cfg.statedir, (long)getpid(),
+	    counter++);
 	if (mkdir(dir, 0700) < 0) {
 		frx_seterr_errno("%s: mkdir", dir);
 		free(dir);
 		return NULL;
 	}
-	if (chown(dir, u->uid, u->gid) < 0) {
+	if (u != NULL && chown(dir, u->uid, u->gid) < 0) {
 		frx_seterr_errno("%s: chown", dir);
 		(void)rmdir(dir);
 		free(dir);
@@ -217,7 +226,8 @@ run_dirs(struct run *r)
 		r->ledger = xasprintf("%s/ledger", r->top);
 	if (mkdir(r->top, 0700) < 0)
 		return frx_seterr_errno("%s: mkdir", r->top);
-	r->tmp = build_dir_make(&r->j->user);
+	/* A prepared build gets its user when it goes (run_go). */
+	r->tmp = build_dir_make(r->go < 0 ? &r->j->user : NULL);
 	if (r->tmp == NULL)
 		return -1;
 	r->tmp_ready = 1;
@@ -298,45 +308,100 @@ run_spec(struct run *r, struct sandbox_plan *plan, struct strv *env,
 	return 0;
 }
 
+/*
+ * Everything of the sandbox that does not depend on the build user, made
+ * while the session may still wait for a job slot: a prepared build is
+ * made for a stand-in user (j->user, from users_stand_in) and given its
+ * own by run_go.
+ */
 static int
-run_sandbox(struct run *r)
+run_prepare(struct run *r)
 {
-	struct sandbox_plan plan = { NULL, 0 };
-	struct plan_params pp;
-	struct sandbox_spec spec;
-	struct strv env = STRV_INIT, argv = STRV_INIT;
-	char **envp = NULL, **av = NULL;
-	int pipefd[2] = { -1, -1 }, rc = -1;
+	struct sandbox_spec *spec = &r->spec;
 
-	if (run_spec(r, &plan, &env, &argv, &pp) < 0)
-		goto out;
-	envp = strv_nullterm(&env);
-	av = strv_nullterm(&argv);
-	if (pipe(pipefd) < 0) {
-		frx_seterr_errno("pipe");
-		goto out;
+	if (run_spec(r, &r->plan, &r->env, &r->argv, &r->pp) < 0)
+		return -1;
+	r->envp = strv_nullterm(&r->env);
+	r->av = strv_nullterm(&r->argv);
+	if (pipe(r->pipefd) < 0) {
+		r->pipefd[0] = r->pipefd[1] = -1;
+		return frx_seterr_errno("pipe");
 	}
-	(void)fcntl(pipefd[0], F_SETFD, FD_CLOEXEC);
-	(void)fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
-	memset(&spec, 0, sizeof(spec));
-	spec.root = r->root;
-	spec.plan = &plan;
-	spec.uid = r->j->user.uid;
-	spec.gid = r->j->user.gid;
-	spec.hostname = r->hostname;
-	spec.network = pp.network;
-	spec.cwd = "/tmp";
-	spec.argv = av;
-	spec.envp = envp;
-	spec.log_fd = pipefd[1];
-	spec.ledger = r->ledger;
+	(void)fcntl(r->pipefd[0], F_SETFD, FD_CLOEXEC);
+	(void)fcntl(r->pipefd[1], F_SETFD, FD_CLOEXEC);
+	memset(spec, 0, sizeof(*spec));
+	spec->root = r->root;
+	spec->plan = &r->plan;
+	spec->uid = r->j->user.uid;
+	spec->gid = r->j->user.gid;
+	spec->hostname = r->hostname;
+	spec->network = r->pp.network;
+	spec->cwd = "/tmp";
+	spec->argv = r->av;
+	spec->envp = r->envp;
+	spec->log_fd = r->pipefd[1];
+	spec->ledger = r->ledger;
+	if (sandbox_prepare(spec, &r->sb) < 0)
+		return frx_preferr("cannot build '%s': sandbox setup failed",
+		    r->j->drvpath);
+	return 0;
+}
+
+/* Wait for the session's word: the build user, once a job slot is free
+ * (end of file: the session gave the build up). */
+static int
+run_await_go(struct run *r)
+{
+	struct build_user u;
+	struct pollfd pfd[2];
+	char drain[64];
+	int n;
+
+	for (;;) {
+		if (run_cancel)
+			return frx_seterr("%s: cancelled before it started",
+			    r->j->drvpath);
+		pfd[0].fd = r->go;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = run_sigpipe[0];
+		pfd[1].events = POLLIN;
+		n = poll(pfd, 2, 1000);
+		if (n > 0 && pfd[1].revents)
+			while (read(run_sigpipe[0], drain, sizeof(drain)) > 0)
+				;
+		if (n > 0 && pfd[0].revents)
+			break;
+	}
+	if (read_full(r->go, &u, sizeof(u)) < 0)
+		return frx_seterr("%s: cancelled before it started",
+		    r->j->drvpath);
+	close(r->go);
+	r->go = -1;
+	if (chown(r->tmp, u.uid, u.gid) < 0)
+		return frx_seterr_errno("%s: chown", r->tmp);
+	if (u.uid != r->j->user.uid || u.gid != r->j->user.gid) {
+		/* The same plan for the real user, for sandbox_go. */
+		plan_free(&r->plan);
+		r->pp.uid = r->spec.uid = u.uid;
+		r->pp.gid = r->spec.gid = u.gid;
+		if (plan_make(&r->pp, &r->plan) < 0)
+			return -1;
+	}
+	r->j->user = u;
+	return 0;
+}
+
+/* Start the builder in the prepared sandbox. */
+static int
+run_go(struct run *r)
+{
+	if (r->go >= 0 && run_await_go(r) < 0)
+		return -1;
 	r->start_ms = r->last_ms = now_ms();
 	putn(&r->report, "start", now_s());
-	if (sandbox_start(&spec, &r->sb) < 0) {
-		frx_preferr("cannot build '%s': sandbox setup failed",
+	if (sandbox_go(&r->spec, &r->sb) < 0)
+		return frx_preferr("cannot build '%s': sandbox setup failed",
 		    r->j->drvpath);
-		goto out;
-	}
 	users_note_process(&r->j->user, sandbox_pid(r->sb));
 	r->started = 1;
 	buf_printf(&r->report, "started 0\n\n");
@@ -346,21 +411,29 @@ run_sandbox(struct run *r)
 	dlog("info", "building %s as uid %ld in %s (%s)", r->j->drvpath,
 	    (long)sandbox_observed_uid(r->sb),
 	    sandbox_observed_hostname(r->sb), sandbox_mode());
-	r->logfd = pipefd[0];
-	pipefd[0] = -1;
+	r->logfd = r->pipefd[0];
+	r->pipefd[0] = -1;
+	close(r->pipefd[1]);
+	r->pipefd[1] = -1;
 	(void)fcntl(r->logfd, F_SETFL, O_NONBLOCK);
-	rc = 0;
-out:
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	plan_free(&plan);
-	free(envp);
-	free(av);
-	strv_free(&env);
-	strv_free(&argv);
-	return rc;
+	return 0;
+}
+
+static void
+run_spec_free(struct run *r)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (r->pipefd[i] >= 0)
+			close(r->pipefd[i]);
+	r->pipefd[0] = r->pipefd[1] = -1;
+	plan_free(&r->plan);
+	free(r->envp);
+	free(r->av);
+	r->envp = r->av = NULL;
+	strv_free(&r->env);
+	strv_free(&r->argv);
 }
 
 /*
@@ -686,8 +759,11 @@ run_build(struct run *r)
 		puts_(&r->report, "log", path);
 		free(path);
 	}
-	if (run_sandbox(r) < 0)
+	if (run_prepare(r) < 0 || run_go(r) < 0) {
+		run_spec_free(r);
 		return -1;
+	}
+	run_spec_free(r);
 	if (run_wait(r) < 0)
 		return -1;
 	/* On Linux nothing is left once init has been reaped; a jail can
@@ -698,6 +774,9 @@ run_build(struct run *r)
 	 * the outputs are checked and the sandbox torn down (the build user
 	 * stays taken until the runner exits). */
 	(void)write_full(r->res, REPORT_EXITED, strlen(REPORT_EXITED));
+	/* The pipe wakes the session on this CPU, where it would wait for
+	 * the outputs' hashing while the other CPU may be idle. */
+	(void)sched_yield();
 	putn(&r->report, "end", now_s());
 	putn(&r->report, "status", r->status);
 	if (r->killed_for) {
@@ -752,7 +831,7 @@ run_teardown(struct run *r, int rc)
 }
 
 void
-runner_main(struct job *j, int fwd, int res)
+runner_main(struct job *j, int fwd, int res, int go)
 {
 	struct run r;
 	size_t i;
@@ -762,6 +841,8 @@ runner_main(struct job *j, int fwd, int res)
 	r.j = j;
 	r.fwd = fwd;
 	r.res = res;
+	r.go = go;
+	r.pipefd[0] = r.pipefd[1] = -1;
 	(void)fcntl(fwd, F_SETFL, fcntl(fwd, F_GETFL) | O_NONBLOCK);
 	r.logfd = -1;
 	for (i = 0; i < j->d->noutputs; i++)

@@ -171,3 +171,11 @@ users_release(struct build_user *u)
 	mine[u->slot] = 0;
 	u->slot = -1;
 }
+
+void
+users_stand_in(struct build_user *u)
+{
+	u->slot = -1;
+	u->uid = cfg.uid_base;
+	u->gid = cfg.build_gid ? cfg.build_gid : (gid_t)u->uid;
+}

@@ -56,11 +56,10 @@ struct hash_pipe *
 hash_pipe_new(enum hash_algo algo)
 {
 	struct hash_pipe *hp = xcalloc(1, sizeof(*hp));
-	int i;
 
 	hp->ctx = hash_ctx_new(algo);
-	for (i = 0; i < NSLOTS; i++)
-		hp->slot[i] = xmalloc(SLOT);
+	/* The others only with the thread: most objects are small. */
+	hp->slot[0] = xmalloc(SLOT);
 	pthread_mutex_init(&hp->mu, NULL);
 	pthread_cond_init(&hp->cv, NULL);
 	return hp;
@@ -72,7 +71,10 @@ submit(struct hash_pipe *hp)
 {
 	if (!hp->started) {
 		sigset_t all, old;
+		int i;
 
+		for (i = 1; i < NSLOTS; i++)
+			hp->slot[i] = xmalloc(SLOT);
 		/* Signals stay with the caller's thread. */
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);

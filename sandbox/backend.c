@@ -61,6 +61,31 @@ sb_read_status(int fd, struct buf *b)
 }
 
 int
+sb_read_ready(int fd, struct buf *b)
+{
+	size_t want = strlen(SB_READY);
+	char tmp[16];
+	ssize_t n;
+
+	/* Never more than is missing: what follows belongs to sandbox_go. */
+	while (b->len < want) {
+		n = read(fd, tmp, want - b->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return frx_seterr_errno("sandbox: read status pipe");
+		if (n == 0)
+			return -1;
+		buf_add(b, tmp, (size_t)n);
+		if (memcmp(b->data, SB_READY, b->len) != 0) {
+			(void)sb_read_status(fd, b);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
 sb_parse_ok(const char *text, uid_t *uid, gid_t *gid, char **host)
 {
 	unsigned long u, g;
@@ -196,5 +221,72 @@ sb_make_file(const struct plan_entry *e, const char *path)
 	}
 	if (close(fd) < 0)
 		return frx_seterr_errno("sandbox: close %s", path);
+	return 0;
+}
+
+static int
+is_mount(enum plan_kind k)
+{
+	return k == PLAN_BIND_RO || k == PLAN_BIND_RW || k == PLAN_TMPFS ||
+	    k == PLAN_PROC || k == PLAN_DEVFS || k == PLAN_DEVNODE;
+}
+
+/* Is target at or below a mount of the plan? */
+static int
+under_mount(const struct sandbox_plan *plan, const char *target)
+{
+	size_t i, n;
+
+	for (i = 0; i < plan->n; i++) {
+		if (!is_mount(plan->v[i].kind))
+			continue;
+		n = strlen(plan->v[i].target);
+		if (!strncmp(target, plan->v[i].target, n) &&
+		    (target[n] == '/' || target[n] == '\0' || n == 1))
+			return 1;
+	}
+	return 0;
+}
+
+int
+sb_apply_user(const char *root, const struct sandbox_plan *plan)
+{
+	char path[PATH_MAX];
+	const struct plan_entry *e;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < plan->n; i++) {
+		e = &plan->v[i];
+		if (e->kind != PLAN_FILE && (e->kind != PLAN_DIR ||
+		    (e->uid == 0 && e->gid == 0)))
+			continue;
+		if (under_mount(plan, e->target))
+			return frx_seterr("sandbox: %s: below a mount, cannot "
+			    "be given its user", e->target);
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", root,
+		    e->target) >= sizeof(path))
+			return frx_seterr("sandbox: %s%s: path too long", root,
+			    e->target);
+		if (e->kind == PLAN_DIR) {
+			if (lchown(path, e->uid, e->gid) < 0 ||
+			    chmod(path, e->mode) < 0)
+				return frx_seterr_errno("sandbox: chown %s",
+				    path);
+			continue;
+		}
+		fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return frx_seterr_errno("sandbox: rewrite %s", path);
+		if (write_full(fd, e->source, strlen(e->source)) < 0 ||
+		    fchown(fd, e->uid, e->gid) < 0 ||
+		    fchmod(fd, e->mode) < 0) {
+			frx_seterr_errno("sandbox: rewrite %s", path);
+			close(fd);
+			return -1;
+		}
+		if (close(fd) < 0)
+			return frx_seterr_errno("sandbox: close %s", path);
+	}
 	return 0;
 }

@@ -874,6 +874,25 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 	return 0;
 }
 
+/*
+ * Nothing is made ahead here: the jail and its mounts are made for the
+ * real user when the builder goes.
+ */
+int
+sandbox_prepare(const struct sandbox_spec *spec, struct sandbox **out)
+{
+	*out = NULL;
+	return sb_check_spec(spec);
+}
+
+int
+sandbox_go(const struct sandbox_spec *spec, struct sandbox **sb)
+{
+	if (*sb != NULL)
+		return frx_seterr("sandbox: the builder was started already");
+	return sandbox_start(spec, sb);
+}
+
 pid_t
 sandbox_pid(const struct sandbox *sb)
 {

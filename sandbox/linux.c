@@ -55,6 +55,11 @@
 struct sandbox {
 	pid_t pid;		/* init, PID 1 of the build */
 	int result_fd;		/* read end of the result pipe */
+	int status_fd;		/* read end of the status pipe until go */
+	int gate_fd;		/* write end of the gate until go */
+	int mntns_fd;		/* the build's mount namespace: see launch */
+	uid_t uid;		/* the user the root was made for */
+	gid_t gid;
 	int reaped;
 	int status;		/* init's wait status once reaped */
 	char *root;		/* canonical host path of the root */
@@ -70,7 +75,10 @@ struct child {
 	const char *root;
 	int status_w;
 	int result_w;
+	int gate_r;		/* the user to build as, then end of file */
 	int netns;		/* from the stock, or -1: make a new one */
+	uid_t uid;		/* from the gate */
+	gid_t gid;
 };
 
 const char *
@@ -624,7 +632,7 @@ builder_main(const struct child *c)
 		sb_child_fail(c->status_w);
 	}
 	reset_signals();
-	if (sb_set_limits(s) < 0 || drop_privileges(s->uid, s->gid) < 0)
+	if (sb_set_limits(s) < 0 || drop_privileges(c->uid, c->gid) < 0)
 		sb_child_fail(c->status_w);
 	if (chdir(s->cwd) < 0) {
 		frx_seterr_errno("sandbox: builder: chdir %s", s->cwd);
@@ -711,14 +719,17 @@ spawn_builder(struct child *c)
 static void
 init_main(struct child *c)
 {
-	int keep[3];
+	int keep[4];
+	struct sb_gate go;
 	pid_t builder;
 
 	c->status_w = move_high(c->status_w);
 	c->result_w = move_high(c->result_w);
+	c->gate_r = move_high(c->gate_r);
 	keep[0] = c->status_w;
 	keep[1] = c->result_w;
-	keep[2] = c->spec->log_fd;
+	keep[2] = c->gate_r;
+	keep[3] = c->spec->log_fd;
 
 	/* If the daemon dies, the build dies with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
@@ -729,11 +740,19 @@ init_main(struct child *c)
 		frx_seterr_errno("sandbox: init: enter the network namespace");
 		sb_child_fail(c->status_w);
 	}
-	sort_ints(keep, 3);
-	close_fds_except(keep[0] < 0 ? keep + 1 : keep, keep[0] < 0 ? 2 : 3);
+	sort_ints(keep, 4);
+	close_fds_except(keep[0] < 0 ? keep + 1 : keep, keep[0] < 0 ? 3 : 4);
 	umask(022);
 	if (setup_root(c) < 0)
 		sb_child_fail(c->status_w);
+	/* Prepared: wait for the user (sandbox_go); end of file: give up. */
+	if (write_full(c->status_w, SB_READY, strlen(SB_READY)) < 0 ||
+	    read_full(c->gate_r, &go, sizeof(go)) < 0)
+		_exit(127);
+	close(c->gate_r);
+	c->gate_r = -1;
+	c->uid = go.uid;
+	c->gid = go.gid;
 	builder = spawn_builder(c);
 	if (builder < 0) {
 		frx_seterr_errno("sandbox: init: start the builder");
@@ -964,6 +983,12 @@ sandbox_free(struct sandbox *sb)
 {
 	if (sb->result_fd >= 0)
 		close(sb->result_fd);
+	if (sb->status_fd >= 0)
+		close(sb->status_fd);
+	if (sb->gate_fd >= 0)
+		close(sb->gate_fd);
+	if (sb->mntns_fd >= 0)
+		close(sb->mntns_fd);
 	free(sb->root);
 	free(sb->ledger);
 	free(sb->obs_hostname);
@@ -1015,6 +1040,10 @@ abort_start(struct sandbox *sb)
 		(void)kill(sb->pid, SIGKILL);
 		(void)reap(sb, 0);
 	}
+	if (sb->mntns_fd >= 0) {
+		close(sb->mntns_fd);
+		sb->mntns_fd = -1;
+	}
 	if (remove_root(sb->root, 1) < 0)
 		frx_seterr("%s; cleanup: %s", msg, frx_errmsg());
 	else {
@@ -1026,22 +1055,32 @@ abort_start(struct sandbox *sb)
 	sandbox_free(sb);
 }
 
+/*
+ * Clone init and wait until it has made the root and waits at the gate.
+ * The runner keeps the build's mount namespace open: otherwise init's
+ * exit would tear it down, waiting out an RCU grace period, before its
+ * parent hears of the exit; sandbox_destroy lets it go.
+ */
 static int
 launch(const struct sandbox_spec *spec, struct sandbox *sb)
 {
-	struct child c = { spec, sb->root, -1, -1, -1 };
+	struct child c = { spec, sb->root, -1, -1, -1, -1, 0, 0 };
 	struct buf status = BUF_INIT;
-	int sp[2], rp[2], r;
+	int p[6], *sp = p, *rp = p + 2, *gp = p + 4, i, r;
+	char ns[64];
 
-	if (pipe2(sp, O_CLOEXEC) < 0)
-		return frx_seterr_errno("sandbox: pipe");
-	if (pipe2(rp, O_CLOEXEC) < 0) {
-		close(sp[0]);
-		close(sp[1]);
-		return frx_seterr_errno("sandbox: pipe");
-	}
+	for (i = 0; i < 6; i += 2)
+		if (pipe2(p + i, O_CLOEXEC) < 0) {
+			frx_seterr_errno("sandbox: pipe");
+			while ((i -= 2) >= 0) {
+				close(p[i]);
+				close(p[i + 1]);
+			}
+			return -1;
+		}
 	c.status_w = sp[1];
 	c.result_w = rp[1];
+	c.gate_r = gp[0];
 	if (!spec->network)
 		c.netns = stock_take();
 	sb->pid = clone_init(!spec->network && c.netns < 0);
@@ -1051,22 +1090,50 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb)
 		close(c.netns);
 	close(sp[1]);
 	close(rp[1]);
+	close(gp[0]);
 	sb->result_fd = rp[0];
-	if (sb->pid < 0) {
-		close(sp[0]);
+	sb->status_fd = sp[0];
+	sb->gate_fd = gp[1];
+	if (sb->pid < 0)
 		return frx_seterr_errno("sandbox: clone");
-	}
-	r = sb_read_status(sp[0], &status);
-	close(sp[0]);
-	if (r == 0 && sb_parse_ok(status.len ? status.data : "", &sb->obs_uid,
-	    &sb->obs_gid, &sb->obs_hostname) < 0)
+	snprintf(ns, sizeof(ns), "/proc/%ld/ns/mnt", (long)sb->pid);
+	sb->mntns_fd = open(ns, O_RDONLY | O_CLOEXEC);
+	r = sb_read_ready(sb->status_fd, &status);
+	if (r < 0)
 		r = sb_status_error(&status, "init");
 	buf_free(&status);
 	return r;
 }
 
+/* Open the gate and wait until the builder has exec'd. */
+static int
+go(struct sandbox *sb, uid_t uid, gid_t gid)
+{
+	struct sb_gate g;
+	struct buf status = BUF_INIT;
+	int r;
+
+	memset(&g, 0, sizeof(g));
+	g.uid = uid;
+	g.gid = gid;
+	r = write_full(sb->gate_fd, &g, sizeof(g));
+	close(sb->gate_fd);
+	sb->gate_fd = -1;
+	if (r < 0)
+		r = frx_seterr_errno("sandbox: start the builder");
+	else
+		r = sb_read_status(sb->status_fd, &status);
+	close(sb->status_fd);
+	sb->status_fd = -1;
+	if (r == 0 && sb_parse_ok(status.len ? status.data : "", &sb->obs_uid,
+	    &sb->obs_gid, &sb->obs_hostname) < 0)
+		r = sb_status_error(&status, "builder");
+	buf_free(&status);
+	return r;
+}
+
 int
-sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
+sandbox_prepare(const struct sandbox_spec *spec, struct sandbox **out)
 {
 	struct sandbox *sb;
 
@@ -1075,7 +1142,9 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 		return -1;
 	sb = xcalloc(1, sizeof(*sb));
 	sb->pid = -1;
-	sb->result_fd = -1;
+	sb->result_fd = sb->status_fd = sb->gate_fd = sb->mntns_fd = -1;
+	sb->uid = spec->uid;
+	sb->gid = spec->gid;
 	if (make_root(spec, sb) < 0) {
 		sandbox_free(sb);
 		return -1;
@@ -1086,6 +1155,33 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 	}
 	*out = sb;
 	return 0;
+}
+
+int
+sandbox_go(const struct sandbox_spec *spec, struct sandbox **sbp)
+{
+	struct sandbox *sb = *sbp;
+
+	if (sb == NULL)
+		return sandbox_start(spec, sbp);
+	if (sb->gate_fd < 0)
+		return frx_seterr("sandbox: the builder was started already");
+	if (sb_check_spec(spec) < 0 || ((spec->uid != sb->uid ||
+	    spec->gid != sb->gid) && sb_apply_user(sb->root, spec->plan) < 0) ||
+	    go(sb, spec->uid, spec->gid) < 0) {
+		*sbp = NULL;
+		abort_start(sb);
+		return -1;
+	}
+	return 0;
+}
+
+int
+sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
+{
+	if (sandbox_prepare(spec, out) < 0)
+		return -1;
+	return sandbox_go(spec, out);
 }
 
 pid_t
@@ -1152,6 +1248,10 @@ sandbox_destroy(struct sandbox *sb)
 		return 0;
 	if (!sb->reaped && (sandbox_kill(sb) < 0 || reap(sb, 0) < 0))
 		r = -1;
+	if (sb->mntns_fd >= 0) {	/* its mounts go now */
+		close(sb->mntns_fd);
+		sb->mntns_fd = -1;
+	}
 	if (r == 0 && remove_root(sb->root, 0) < 0)
 		r = -1;
 	if (r == 0 && sb->ledger != NULL && unlink(sb->ledger) < 0 &&

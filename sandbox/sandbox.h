@@ -158,6 +158,23 @@ struct sandbox;
  * *out is NULL.
  */
 int sandbox_start(const struct sandbox_spec *spec, struct sandbox **out);
+
+/*
+ * sandbox_start in two halves, so that the next build's sandbox can be
+ * set up while another builder runs.  sandbox_prepare does what does not
+ * depend on the build user: on Linux the root, the namespaces and every
+ * mount, with init waiting to start the builder; on FreeBSD nothing (*out
+ * is then NULL).  spec->uid and spec->gid may be a stand-in there.
+ * sandbox_go starts the builder as spec->uid:spec->gid; spec is the one
+ * given to sandbox_prepare, except for the user and for the plan, which
+ * must be made from the same parameters with the real user (only its
+ * generated files and the owners of its directories are looked at: they
+ * are rewritten when the user differs).  With *sb NULL it is
+ * sandbox_start.  On failure *sb is destroyed and NULL.  A prepared
+ * sandbox that never goes is taken down by sandbox_destroy.
+ */
+int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox **out);
+int sandbox_go(const struct sandbox_spec *spec, struct sandbox **sb);
 /* The process to watch: the build's init (Linux) or the builder
    (FreeBSD).  Do not reap it yourself; use sandbox_poll/sandbox_wait. */
 pid_t sandbox_pid(const struct sandbox *sb);

@@ -140,6 +140,11 @@ class Drvs:
         return path, drv.outputs["out"][0]
 
 
+# What a client thread's result says until its build returns: a thread
+# that dies (a timeout, say) must not pass for one that succeeded.
+NO_ANSWER = "the client got no answer"
+
+
 def build(c, items):
     """BuildPaths; None on success, else the error text."""
     try:
@@ -245,7 +250,7 @@ def test_same_drv(d, drvs):
     c = d.conn()
     p, out = drvs.make(c, "shared", timed("shared", 1.5))
     c.close()
-    results = [None, None]
+    results = [NO_ANSWER, NO_ANSWER]
 
     def client(i):
         cc = d.conn()
@@ -270,7 +275,7 @@ def test_pool(d, drvs):
     jobs = [drvs.make(c, "pool-%d" % i, timed("p%d" % i, 1))
             for i in range(5)]
     c.close()
-    results = [None] * len(jobs)
+    results = [NO_ANSWER] * len(jobs)
 
     def client(i):
         cc = d.conn(max_jobs=1)
@@ -308,7 +313,7 @@ def test_two_daemons(d, drvs, top):
     try:
         drvs2 = Drvs(d2)
         mine = [None, None]
-        results = [None, None]
+        results = [NO_ANSWER, NO_ANSWER]
         c = d.conn()
         mine[0] = drvs.make(c, "two-daemons", timed("a", 1.5))
         c.close()
@@ -432,6 +437,75 @@ def test_limits(d, drvs):
     check("the build record says silent-timeout",
           rec is not None and "status=silent-timeout" in rec, rec)
     c.close()
+
+
+def sandbox_roots(d):
+    """The sandbox roots of daemon d, as its own mount namespace (where
+    they may be a private tmpfs) shows them."""
+    try:
+        return os.listdir("/proc/%d/root%s/roots" % (d.proc.pid, d.state))
+    except OSError:
+        return []
+
+
+def test_prepared(d, drvs):
+    """With one job slot, the next build's sandbox is set up while the
+    current builder runs; its builder starts only when the first is
+    gone.  A client that hangs up takes a prepared build down too."""
+    c = d.conn()
+    a, out_a = drvs.make(c, "prep-a", timed("a", 1.5))
+    b, out_b = drvs.make(c, "prep-b", timed("b", 0.3))
+    c.close()
+    result = []
+
+    def client():
+        cc = d.conn(max_jobs=1)
+        result.append(build(cc, [a + "!out", b + "!out"]))
+        cc.close()
+
+    t = threading.Thread(target=client)
+    t.start()
+    roots = uids = 0
+    while t.is_alive():
+        roots = max(roots, len(sandbox_roots(d)))
+        uids = max(uids, len(set(l.split()[0] for l in uid_processes())))
+        time.sleep(0.05)
+    t.join()
+    check("one job slot, two builds: both succeed", result == [None],
+          result)
+    spans = sorted(times_of(o) for o in (out_a, out_b)
+                   if os.path.exists(o))
+    check("... one builder at a time", len(spans) == 2 and
+          max_overlap(spans) == 1, spans)
+    check("... the second sandbox was set up while the first ran "
+          "(%d roots at once, builders of %d uid)" % (roots, uids),
+          roots == 2 and uids == 1, (roots, uids))
+    # Hang up while the second waits, prepared.
+    c = d.conn()
+    a, _ = drvs.make(c, "prep-long", "sleep 60; touch $out")
+    b, _ = drvs.make(c, "prep-next", "touch $out")
+    c.close()
+    c = d.conn(max_jobs=1)
+    c.w_u64(wc.OP["BuildPaths"])
+    c.w_strings([a + "!out", b + "!out"])
+    c.w_u64(0)
+    c.flush()
+    end = time.time() + 10
+    while time.time() < end and len(sandbox_roots(d)) < 2:
+        time.sleep(0.05)
+    check("a build runs and the next one waits, prepared",
+          len(sandbox_roots(d)) == 2, sandbox_roots(d))
+    c.sock.close()
+    left = wait_no_uid_processes(timeout=5)
+    end = time.time() + 5
+    while time.time() < end and sandbox_roots(d):
+        time.sleep(0.05)
+    check("a client that hangs up cancels both: no builder is left",
+          not left, left)
+    check("... and no sandbox root either", not sandbox_roots(d),
+          sandbox_roots(d))
+    check("... the prepared one never started",
+          "building %s as uid" % b not in d.log())
 
 
 def test_disconnect(d, drvs):
@@ -647,8 +721,9 @@ def main():
     d = Daemon(top)
     drvs = Drvs(d)
     try:
-        for t in (test_graph, test_same_drv, test_pool, test_limits,
-                  test_disconnect, test_logs, test_client_not_reading):
+        for t in (test_graph, test_same_drv, test_pool, test_prepared,
+                  test_limits, test_disconnect, test_logs,
+                  test_client_not_reading):
             guarded(t, d, drvs)
         guarded(test_fetch_limits, d, drvs, top)
         guarded(test_two_daemons, d, drvs, top)

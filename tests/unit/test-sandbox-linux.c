@@ -386,6 +386,96 @@ test_identity(void **state)
 	assert_gone(f);
 }
 
+/* The plan and spec of f for uid:gid (a stand-in, or the real user). */
+static void
+spec_for(struct fx *f, uid_t uid, gid_t gid, char *const *argv,
+    struct sandbox_spec *spec)
+{
+	static char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	struct plan_params p = {
+		f->store, &f->hosts, &f->inputs, &f->outputs, uid, gid,
+		HOSTNAME, f->network, f->build
+	};
+
+	plan_free(&f->plan);
+	if (plan_make(&p, &f->plan) < 0)
+		fail_msg("plan_make: %s", frx_errmsg());
+	memset(spec, 0, sizeof(*spec));
+	spec->root = f->root;
+	spec->plan = &f->plan;
+	spec->uid = uid;
+	spec->gid = gid;
+	spec->hostname = HOSTNAME;
+	spec->cwd = "/tmp";
+	spec->argv = argv;
+	spec->envp = envp;
+	spec->log_fd = f->log_fd;
+}
+
+/* Prepared for a stand-in user, started as another: the builder is that
+   user, and so are its passwd entry and its store directory's group. */
+static void
+test_prepare_go(void **state)
+{
+	struct fx *f = *state;
+	char *script = xasprintf("test \"$(id -u)\" = 35001;"
+	    "test \"$(id -g)\" = 35001;"
+	    "grep -q '^frxbuild:x:35001:35001:' /etc/passwd;"
+	    "grep -q '^frxbuild:x:35001:$' /etc/group;"
+	    "test \"$(stat -c %%g %s)\" = 35001;"
+	    "echo out > %s", f->store, f->outputs.v[0]);
+	char *argv[] = { "/bin/sh", "-ec", script, NULL };
+	struct sandbox_spec spec;
+	struct sandbox *sb;
+	struct stat st;
+	int status;
+
+	SKIP_UNLESS_ABLE();
+	spec_for(f, 35077, 35077, argv, &spec);
+	if (sandbox_prepare(&spec, &sb) < 0)
+		fail_msg("sandbox_prepare: %s", frx_errmsg());
+	assert_non_null(sb);
+	/* Set up and waiting: the root is there, no builder runs yet. */
+	assert_int_equal(lstat(f->root, &st), 0);
+	assert_false(uid_has_processes(35077, "/bin/sh"));
+	assert_false(uid_has_processes(BUILD_UID, "35001"));
+	spec_for(f, BUILD_UID, BUILD_GID, argv, &spec);
+	if (sandbox_go(&spec, &sb) < 0)
+		fail_msg("sandbox_go: %s", frx_errmsg());
+	assert_int_equal(sandbox_observed_uid(sb), BUILD_UID);
+	assert_int_equal(sandbox_wait(sb, &status), 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		print_log(f);
+	assert_exit0(status);
+	assert_int_equal(sandbox_destroy(sb), 0);
+	assert_gone(f);
+	free(script);
+}
+
+/* A prepared sandbox that never goes leaves nothing behind. */
+static void
+test_prepare_abandoned(void **state)
+{
+	struct fx *f = *state;
+	char *argv[] = { "/bin/sh", "-ec", "touch /tmp/ran", NULL };
+	char *ran = xasprintf("%s/ran", f->build);
+	struct sandbox_spec spec;
+	struct sandbox *sb;
+	pid_t init;
+
+	SKIP_UNLESS_ABLE();
+	spec_for(f, BUILD_UID, BUILD_GID, argv, &spec);
+	if (sandbox_prepare(&spec, &sb) < 0)
+		fail_msg("sandbox_prepare: %s", frx_errmsg());
+	init = sandbox_pid(sb);
+	assert_int_equal(kill(init, 0), 0);
+	assert_int_equal(sandbox_destroy(sb), 0);
+	assert_gone(f);
+	assert_int_equal(kill(init, 0), -1);
+	assert_int_equal(access(ran, F_OK), -1);
+	free(ran);
+}
+
 static void
 test_file_system(void **state)
 {
@@ -772,6 +862,10 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_identity, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_prepare_go, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_prepare_abandoned, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_file_system, setup,
 		    teardown),
