@@ -649,7 +649,10 @@ start_goals(struct sched *sc, int64_t now, int64_t *wait)
 	go_prepared(sc, now, wait);
 }
 
-/* The builder is gone: the job slot is free. */
+static void wake_user_waiters(struct sched *sc);
+
+/* The builder is gone: the job slot is free, and its user too when
+ * the runner says so. */
 static void
 leave_slot(struct sched *sc, size_t gi)
 {
@@ -660,6 +663,8 @@ leave_slot(struct sched *sc, size_t gi)
 	sc->running--;
 	sc->finishing++;
 	g->state = G_FINISHING;
+	if (job_release_user_early(g->job))
+		wake_user_waiters(sc);
 }
 
 /* Goals that wait for a build user may try again at once. */

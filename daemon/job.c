@@ -137,6 +137,10 @@ job_read(struct job *j, int fd)
 	if (!j->builder_gone && j->report.len >= strlen(REPORT_EXITED) &&
 	    !memcmp(j->report.data, REPORT_EXITED, strlen(REPORT_EXITED)))
 		j->builder_gone = 1;
+	if (!j->builder_gone && j->report.len >= strlen(REPORT_EXITED_USER) &&
+	    !memcmp(j->report.data, REPORT_EXITED_USER,
+	    strlen(REPORT_EXITED_USER)))
+		j->builder_gone = j->user_free = 1;
 	return r;
 }
 
@@ -396,8 +400,19 @@ job_reap(struct job *j, int block)
 	return 1;
 }
 
+/* The runner said its user is free: the pool may have it back now. */
+int
+job_release_user_early(struct job *j)
+{
+	if (!j->user_free || j->user.slot < 0)
+		return 0;
+	users_release(&j->user);
+	return 1;
+}
+
 /* A runner that reported may still be tearing its sandbox down: its
- * user stays taken until it has exited (job_finish, job_reap_late). */
+ * user stays taken until it has exited (job_finish, job_reap_late),
+ * unless the runner said otherwise. */
 void
 job_release_user(struct job *j)
 {

@@ -30,6 +30,7 @@ struct job {
 	struct buf report;
 	int runner_status;
 	int builder_gone;	/* the report began with "exited" */
+	int user_free;		/* ... and said "user" */
 	int report_done;	/* ... and ended with "done" */
 	int ended;
 	int reaped;
@@ -54,8 +55,12 @@ struct job {
 };
 
 /* The first bytes of a runner's report, written once every process of
- * the build is gone: the field "exited", of length 0. */
+ * the build is gone: the field "exited", of length 0; or, when nothing
+ * of the build can reach the build user's files any more (Linux, not a
+ * fixed-output build, its directory taken back), "exited" = "user": its
+ * user may serve the next build while the runner still tears down. */
 #define REPORT_EXITED "exited 0\n\n"
+#define REPORT_EXITED_USER "exited 4\nuser\n"
 
 /*
  * The runner: a child of the session that carries out one build (see
@@ -69,5 +74,8 @@ void runner_main(struct job *j, int fwd, int res, int go)
 /* A new build directory for one build as u, or NULL; and its removal. */
 char *build_dir_make(const struct build_user *u);
 int build_dir_remove(const char *dir);
+/* Take the directory back from the build user (root's, 0700), so that
+ * whoever still holds a descriptor of it can add nothing to it. */
+int build_dir_disown(const char *dir);
 
 #endif

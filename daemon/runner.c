@@ -10,9 +10,13 @@
  *
  * Directories: the sandbox root is <rootsdir>/<hash>-<pid>-<n>/root, in
  * memory when the daemon could make its private tmpfs; the build
- * directory (the builder's /tmp) is <state>/builds/<uid>, one per build
- * user, emptied before and after each build, and renamed to
+ * directory (the builder's /tmp) is <state>/builds/<pid>-<n>, new for
+ * each build, removed after it, and renamed to
  * <state>/builds/failed-<hash>-<pid>-<n> when a failed build is kept.
+ *
+ * A prepared build (see job_start) makes all of that, and the sandbox up
+ * to the builder's start, at a lower priority and for a stand-in user,
+ * then waits for its own user on the go pipe.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +38,8 @@
 #include "../sandbox/sandbox.h"
 #include "job.h"
 
+#define PREPARE_NICE 10
+
 static unsigned buildcounter;
 
 struct run {
@@ -40,7 +47,7 @@ struct run {
 	char *top;		/* <rootsdir>/<id>: holds root and ledger */
 	char *root;
 	char *ledger;
-	char *tmp;		/* <state>/builds/<uid>-<pid>-<n> */
+	char *tmp;		/* <state>/builds/<pid>-<n> */
 	int tmp_ready;
 	char *hostname;
 	struct strv outpaths;
@@ -59,6 +66,8 @@ struct run {
 	struct buf report;
 	int res;		/* the report's pipe */
 	int go;			/* the session's word to start, or -1 */
+	int nice;		/* the priority to go back to at go */
+	int reniced;
 	/* Kept from the sandbox's preparation until it goes. */
 	struct sandbox_plan plan;
 	struct plan_params pp;
@@ -169,7 +178,8 @@ build_hostname(const char *drvpath, const struct drv *d)
 
 /*
  * A build directory of its own for every build, <state>/builds/
- * <uid>-<pid>-<n>, owned by the build user.  Its parent is root's alone
+ * <pid>-<n>, owned by the build user (u; NULL: root's until the user is
+ * known).  Its parent is root's alone
  * (0700): a builder could leave a socket in its /tmp and hand its
  * descriptors to whoever connects.  The sandbox binds it as root, and
  * the built-in fetcher opens it before it drops to the build user.  A
@@ -204,11 +214,19 @@ build_dir_make(const struct build_user *u)
  * still holds a descriptor of it can add nothing to it any more.
  */
 int
-build_dir_remove(const char *dir)
+build_dir_disown(const char *dir)
 {
 	if (lchown(dir, 0, 0) < 0 || chmod(dir, 0700) < 0)
 		return errno == ENOENT ? 0 :
 		    frx_seterr_errno("%s: cannot take back", dir);
+	return 0;
+}
+
+int
+build_dir_remove(const char *dir)
+{
+	if (build_dir_disown(dir) < 0)
+		return -1;
 	return remove_tree(dir);
 }
 
@@ -377,6 +395,14 @@ run_await_go(struct run *r)
 		    r->j->drvpath);
 	close(r->go);
 	r->go = -1;
+	/* Building now: the preparation's lower priority ends (init's
+	 * too, which the builder inherits it from). */
+	if (r->reniced) {
+		(void)setpriority(PRIO_PROCESS, 0, r->nice);
+		if (r->sb != NULL)
+			(void)setpriority(PRIO_PROCESS, sandbox_pid(r->sb),
+			    r->nice);
+	}
 	if (chown(r->tmp, u.uid, u.gid) < 0)
 		return frx_seterr_errno("%s: chown", r->tmp);
 	if (u.uid != r->j->user.uid || u.gid != r->j->user.gid) {
@@ -773,7 +799,12 @@ run_build(struct run *r)
 	/* Every process of the build is gone: its job slot is free while
 	 * the outputs are checked and the sandbox torn down (the build user
 	 * stays taken until the runner exits). */
-	(void)write_full(r->res, REPORT_EXITED, strlen(REPORT_EXITED));
+	if (!drv_is_fixed(r->j->d) && sandbox_gone(r->sb) &&
+	    build_dir_disown(r->tmp) == 0)
+		(void)write_full(r->res, REPORT_EXITED_USER,
+		    strlen(REPORT_EXITED_USER));
+	else
+		(void)write_full(r->res, REPORT_EXITED, strlen(REPORT_EXITED));
 	/* The pipe wakes the session on this CPU, where it would wait for
 	 * the outputs' hashing while the other CPU may be idle. */
 	(void)sched_yield();
@@ -843,6 +874,18 @@ runner_main(struct job *j, int fwd, int res, int go)
 	r.res = res;
 	r.go = go;
 	r.pipefd[0] = r.pipefd[1] = -1;
+	/*
+	 * A prepared build is set up while other builders run: it takes the
+	 * CPU they leave, and does not delay the running build's runner,
+	 * whose report frees the slot it waits for.
+	 */
+	if (go >= 0) {
+		errno = 0;
+		r.nice = getpriority(PRIO_PROCESS, 0);
+		if (errno == 0 && setpriority(PRIO_PROCESS, 0, r.nice +
+		    PREPARE_NICE) == 0)
+			r.reniced = 1;
+	}
 	(void)fcntl(fwd, F_SETFL, fcntl(fwd, F_GETFL) | O_NONBLOCK);
 	r.logfd = -1;
 	for (i = 0; i < j->d->noutputs; i++)

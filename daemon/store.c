@@ -686,10 +686,11 @@ sweep_store(void)
 }
 
 /*
- * <state>/builds holds the directories of running builds, <uid>-<pid>-<n>
- * (removed here once process <pid> is gone), the kept directories of
- * failed builds (failed-*, left alone), and, from older versions, one
- * directory per build user and whole build trees with a ledger.
+ * <state>/builds holds the directories of running builds, <pid>-<n>
+ * (<uid>-<pid>-<n> before; removed here once process <pid> is gone),
+ * the kept directories of failed builds (failed-*, left alone), and,
+ * from older versions, one directory per build user and whole build
+ * trees with a ledger.
  */
 static void
 sweep_build_dir(const char *path, const char *name)
@@ -702,8 +703,9 @@ sweep_build_dir(const char *path, const char *name)
 
 	if (!strncmp(name, "failed-", 7))
 		return;
-	if (sscanf(name, "%ld-%ld-%u%n", &uid, &pid, &n, &end) == 3 &&
-	    name[end] == '\0') {
+	if ((sscanf(name, "%ld-%ld-%u%n", &uid, &pid, &n, &end) == 3 &&
+	    name[end] == '\0') || (end = 0, sscanf(name, "%ld-%u%n", &pid,
+	    &n, &end) == 2 && name[end] == '\0')) {
 		/* The build may still run, in a session that outlived a
 		 * crash of the listener. */
 		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))

@@ -918,6 +918,14 @@ sandbox_wait(struct sandbox *sb, int *status)
 	return 0;
 }
 
+/* jail_remove(2) kills the jail's processes but does not wait for them. */
+int
+sandbox_gone(const struct sandbox *sb)
+{
+	(void)sb;
+	return 0;
+}
+
 int
 sandbox_kill(struct sandbox *sb)
 {

@@ -1209,6 +1209,12 @@ sandbox_wait(struct sandbox *sb, int *status)
 	return 0;
 }
 
+int
+sandbox_gone(const struct sandbox *sb)
+{
+	return sb->reaped;
+}
+
 /* SIGKILL to PID 1 of the namespace takes every process of it along. */
 int
 sandbox_kill(struct sandbox *sb)

@@ -184,6 +184,10 @@ int sandbox_wait(struct sandbox *sb, int *status);
 /* Kill every process of the build (never by uid).  Reap with
    sandbox_wait or sandbox_destroy afterwards. */
 int sandbox_kill(struct sandbox *sb);
+/* 1 if no process of the build can be left (Linux, once init is reaped:
+ * its PID namespace died with it); 0 if some may still be dying (a
+ * removed jail's processes are not waited for). */
+int sandbox_gone(const struct sandbox *sb);
 
 /* What the builder observed about itself after dropping privileges, just
    before exec: getuid(), getgid(), gethostname(). */
