@@ -204,15 +204,10 @@ sb_make_dir(const struct plan_entry *e, const char *path)
 	return 0;
 }
 
-int
-sb_make_file(const struct plan_entry *e, const char *path)
+/* A PLAN_FILE's content into fd, owned and moded as planned; closes fd. */
+static int
+fill_file(int fd, const struct plan_entry *e, const char *path)
 {
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd < 0)
-		return frx_seterr_errno("sandbox: create %s", path);
 	if (write_full(fd, e->source, strlen(e->source)) < 0 ||
 	    fchown(fd, e->uid, e->gid) < 0 || fchmod(fd, e->mode) < 0) {
 		frx_seterr_errno("sandbox: write %s", path);
@@ -222,6 +217,18 @@ sb_make_file(const struct plan_entry *e, const char *path)
 	if (close(fd) < 0)
 		return frx_seterr_errno("sandbox: close %s", path);
 	return 0;
+}
+
+int
+sb_make_file(const struct plan_entry *e, const char *path)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return frx_seterr_errno("sandbox: create %s", path);
+	return fill_file(fd, e, path);
 }
 
 static int
@@ -278,15 +285,8 @@ sb_apply_user(const char *root, const struct sandbox_plan *plan)
 		fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return frx_seterr_errno("sandbox: rewrite %s", path);
-		if (write_full(fd, e->source, strlen(e->source)) < 0 ||
-		    fchown(fd, e->uid, e->gid) < 0 ||
-		    fchmod(fd, e->mode) < 0) {
-			frx_seterr_errno("sandbox: rewrite %s", path);
-			close(fd);
+		if (fill_file(fd, e, path) < 0)
 			return -1;
-		}
-		if (close(fd) < 0)
-			return frx_seterr_errno("sandbox: close %s", path);
 	}
 	return 0;
 }
