@@ -902,15 +902,17 @@ collect(struct sched *sc)
 }
 
 /* Register what ended, while the builds started since run; 1 if any
- * (their dependants may be ready now). */
+ * (their dependants may be ready now).  Failed only: just those whose
+ * runner never said "exited" (their builder failed, or the runner). */
 static int
-finish_ended(struct sched *sc)
+finish_ended(struct sched *sc, int failed_only)
 {
 	size_t gi;
 	int any = 0;
 
 	for (gi = 0; gi < sc->n; gi++)
-		if (sc->g[gi].state == G_ENDED) {
+		if (sc->g[gi].state == G_ENDED && (!failed_only ||
+		    !job_said_exited(sc->g[gi].job))) {
 			finish_goal(sc, gi);
 			any = 1;
 		}
@@ -927,8 +929,12 @@ sched_run(struct sched *sc)
 			wake_user_waiters(sc);
 		now = now_ms();
 		wait = -1;
+		/* Without keep-going, a failure stops what has not started
+		 * yet: it must be known before anything starts. */
+		if (!sc->s->keep_going && finish_ended(sc, 1))
+			continue;
 		start_goals(sc, now, &wait);
-		if (finish_ended(sc))
+		if (finish_ended(sc, 0))
 			continue;
 		if (sc->running == 0 && sc->finishing == 0 &&
 		    sc->prepared == 0 && sc->nready == 0)

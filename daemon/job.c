@@ -145,6 +145,12 @@ job_read(struct job *j, int fd)
 }
 
 int
+job_said_exited(const struct job *j)
+{
+	return j->builder_gone;
+}
+
+int
 job_builder_gone(const struct job *j)
 {
 	return j->builder_gone || j->ended;

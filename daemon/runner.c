@@ -796,18 +796,25 @@ run_build(struct run *r)
 	 * still hold processes of the build: they go now. */
 	if (sandbox_kill(r->sb) < 0)
 		return -1;
-	/* Every process of the build is gone: its job slot is free while
-	 * the outputs are checked and the sandbox torn down (the build user
-	 * stays taken until the runner exits). */
-	if (!drv_is_fixed(r->j->d) && sandbox_gone(r->sb) &&
+	ok = !r->killed_for && WIFEXITED(r->status) &&
+	    WEXITSTATUS(r->status) == 0;
+	/*
+	 * Every process of the build is gone: its job slot is free while
+	 * the outputs are checked and the sandbox torn down, and its user
+	 * too when nothing of the build can reach the user's files.  Not
+	 * after a failure: the session must know of it before it starts
+	 * another build (without keep-going it starts none).
+	 */
+	if (ok && !drv_is_fixed(r->j->d) && sandbox_gone(r->sb) &&
 	    build_dir_disown(r->tmp) == 0)
 		(void)write_full(r->res, REPORT_EXITED_USER,
 		    strlen(REPORT_EXITED_USER));
-	else
+	else if (ok)
 		(void)write_full(r->res, REPORT_EXITED, strlen(REPORT_EXITED));
-	/* The pipe wakes the session on this CPU, where it would wait for
-	 * the outputs' hashing while the other CPU may be idle. */
-	(void)sched_yield();
+	/* A pipe's reader wakes on the writer's CPU: the session would
+	 * wait there for the outputs' hashing, the other CPU maybe idle. */
+	if (ok)
+		(void)sched_yield();
 	putn(&r->report, "end", now_s());
 	putn(&r->report, "status", r->status);
 	if (r->killed_for) {
@@ -815,8 +822,6 @@ run_build(struct run *r)
 
 		puts_(&r->report, "killed", k);
 	}
-	ok = !r->killed_for && WIFEXITED(r->status) &&
-	    WEXITSTATUS(r->status) == 0;
 	return ok ? run_outputs(r) : 1;
 }
 

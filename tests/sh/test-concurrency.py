@@ -506,6 +506,33 @@ def test_prepared(d, drvs):
           sandbox_roots(d))
     check("... the prepared one never started",
           "building %s as uid" % b not in d.log())
+    # A failure without keep-going: the prepared build never starts.
+    c = d.conn()
+    a, _ = drvs.make(c, "prep-fails", "sleep 0.5; exit 3")
+    b, out_b = drvs.make(c, "prep-after-failure",
+                         "cut -d' ' -f19 /proc/self/stat > $out")
+    c.close()
+    c = d.conn(max_jobs=1)
+    err = build(c, [a + "!out", b + "!out"])
+    c.close()
+    check("a build fails while the next is prepared: the request fails",
+          err is not None and "exit code 3" in err, err)
+    check("... and, keep-going off, the prepared build never started",
+          "building %s as uid" % b not in d.log() and
+          not os.path.exists(out_b))
+    # A prepared builder runs at the daemon's priority, not the
+    # preparation's.
+    c = d.conn()
+    a, _ = drvs.make(c, "prep-first", timed("f", 0.5))
+    b, out_b = drvs.make(c, "prep-nice",
+                         "cut -d' ' -f19 /proc/self/stat > $out")
+    c.close()
+    c = d.conn(max_jobs=1)
+    err = build(c, [a + "!out", b + "!out"])
+    c.close()
+    nice = open(out_b).read().strip() if os.path.exists(out_b) else None
+    check("a prepared builder runs at nice 0 (%s)" % nice, err is None and
+          nice == "0", (err, nice))
 
 
 def test_disconnect(d, drvs):
