@@ -113,6 +113,25 @@ result() {
 	return 0
 }
 
+# Wait (at most 5 s) until the machine is quiet: less than 5% of the
+# CPUs busy over 0.1 s.  What one daemon's run leaves to the kernel (a
+# few hundred network namespaces to clean up, dirty pages) otherwise
+# lands in the next daemon's run.
+settle() {
+	i=0
+	while [ $i -lt 50 ]; do
+		read -r _ u n s idle w q sq _ </proc/stat
+		b0=$((u + n + s + q + sq)) i0=$((idle + w))
+		sleep 0.1
+		read -r _ u n s idle w q sq _ </proc/stat
+		b1=$((u + n + s + q + sq)) i1=$((idle + w))
+		[ $((100 * (b1 - b0))) -lt $((5 * (b1 - b0 + i1 - i0))) ] &&
+		    return 0
+		i=$((i + 1))
+	done
+	return 0
+}
+
 # The median of the numbers on stdin.
 median() {
 	sort -g | awk '{ v[NR] = $1 } END {

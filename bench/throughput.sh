@@ -29,6 +29,7 @@ realise() {	# daemon n jobs
 	nix-instantiate bench/trivial.nix --arg n "$2" --argstr salt "$salt" \
 	    >"$BENCH_DIR/drvs" 2>"$BENCH_DIR/err" ||
 	    die "$1: nix-instantiate: $(tail -3 "$BENCH_DIR/err")"
+	settle
 	t0=$(now)
 	# shellcheck disable=SC2046
 	nix-store --realise $(cat "$BENCH_DIR/drvs") --max-jobs "$3" \
@@ -44,9 +45,14 @@ realise frx 20 2 >/dev/null
 
 for n in $COUNTS; do
 	for j in 1 2; do
-		# Alternate, so that neither always runs on a quieter machine.
-		tn=$(realise nix "$n" "$j")
-		tf=$(realise frx "$n" "$j")
+		# Each on a quiet machine (settle), and in turns first.
+		if [ $(((n + j) % 2)) = 0 ]; then
+			tn=$(realise nix "$n" "$j")
+			tf=$(realise frx "$n" "$j")
+		else
+			tf=$(realise frx "$n" "$j")
+			tn=$(realise nix "$n" "$j")
+		fi
 		rf=$(calc 'b / a' "$tf" "$n")
 		rn=$(calc 'b / a' "$tn" "$n")
 		eval "per_${n}_${j}_frx=\$(calc '1000 * a / b' \"\$tf\" \"\$n\")"

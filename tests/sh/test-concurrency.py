@@ -521,18 +521,18 @@ def test_prepared(d, drvs):
           "building %s as uid" % b not in d.log() and
           not os.path.exists(out_b))
     # A prepared builder runs at the daemon's priority, not the
-    # preparation's.
+    # preparation's (nice and scheduling policy, fields 19 and 41).
     c = d.conn()
     a, _ = drvs.make(c, "prep-first", timed("f", 0.5))
     b, out_b = drvs.make(c, "prep-nice",
-                         "cut -d' ' -f19 /proc/self/stat > $out")
+                         "cut -d' ' -f19,41 /proc/self/stat > $out")
     c.close()
     c = d.conn(max_jobs=1)
     err = build(c, [a + "!out", b + "!out"])
     c.close()
-    nice = open(out_b).read().strip() if os.path.exists(out_b) else None
-    check("a prepared builder runs at nice 0 (%s)" % nice, err is None and
-          nice == "0", (err, nice))
+    prio = open(out_b).read().strip() if os.path.exists(out_b) else None
+    check("a prepared builder runs at nice 0 and in the normal class "
+          "(%s)" % prio, err is None and prio == "0 0", (err, prio))
 
 
 def test_disconnect(d, drvs):
