@@ -359,7 +359,8 @@ run_prepare(struct run *r)
 	spec->envp = r->envp;
 	spec->log_fd = r->pipefd[1];
 	spec->ledger = r->ledger;
-	if (sandbox_prepare(spec, &r->sb) < 0)
+	/* With its user known, the build starts at once (run_go). */
+	if (r->go >= 0 && sandbox_prepare(spec, &r->sb) < 0)
 		return frx_preferr("cannot build '%s': sandbox setup failed",
 		    r->j->drvpath);
 	return 0;

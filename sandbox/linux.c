@@ -1061,8 +1061,10 @@ abort_start(struct sandbox *sb)
  * exit would tear it down, waiting out an RCU grace period, before its
  * parent hears of the exit; sandbox_destroy lets it go.
  */
+static int go(struct sandbox *sb, uid_t uid, gid_t gid);
+
 static int
-launch(const struct sandbox_spec *spec, struct sandbox *sb)
+launch(const struct sandbox_spec *spec, struct sandbox *sb, int go_now)
 {
 	struct child c = { spec, sb->root, -1, -1, -1, -1, 0, 0 };
 	struct buf status = BUF_INIT;
@@ -1098,6 +1100,9 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb)
 		return frx_seterr_errno("sandbox: clone");
 	snprintf(ns, sizeof(ns), "/proc/%ld/ns/mnt", (long)sb->pid);
 	sb->mntns_fd = open(ns, O_RDONLY | O_CLOEXEC);
+	/* sandbox_start: the user is known, init need not wait for it. */
+	if (go_now)
+		return go(sb, spec->uid, spec->gid);
 	r = sb_read_ready(sb->status_fd, &status);
 	if (r < 0)
 		r = sb_status_error(&status, "init");
@@ -1125,6 +1130,16 @@ go(struct sandbox *sb, uid_t uid, gid_t gid)
 		r = sb_read_status(sb->status_fd, &status);
 	close(sb->status_fd);
 	sb->status_fd = -1;
+	/* Unless prepared, init's "ready" comes first. */
+	if (r == 0 && status.len >= strlen(SB_READY) &&
+	    !memcmp(status.data, SB_READY, strlen(SB_READY))) {
+		struct buf rest = BUF_INIT;
+
+		buf_add(&rest, status.data + strlen(SB_READY),
+		    status.len - strlen(SB_READY));
+		buf_free(&status);
+		status = rest;
+	}
 	if (r == 0 && sb_parse_ok(status.len ? status.data : "", &sb->obs_uid,
 	    &sb->obs_gid, &sb->obs_hostname) < 0)
 		r = sb_status_error(&status, "builder");
@@ -1132,8 +1147,8 @@ go(struct sandbox *sb, uid_t uid, gid_t gid)
 	return r;
 }
 
-int
-sandbox_prepare(const struct sandbox_spec *spec, struct sandbox **out)
+static int
+start(const struct sandbox_spec *spec, struct sandbox **out, int go_now)
 {
 	struct sandbox *sb;
 
@@ -1149,12 +1164,18 @@ sandbox_prepare(const struct sandbox_spec *spec, struct sandbox **out)
 		sandbox_free(sb);
 		return -1;
 	}
-	if (launch(spec, sb) < 0) {
+	if (launch(spec, sb, go_now) < 0) {
 		abort_start(sb);
 		return -1;
 	}
 	*out = sb;
 	return 0;
+}
+
+int
+sandbox_prepare(const struct sandbox_spec *spec, struct sandbox **out)
+{
+	return start(spec, out, 0);
 }
 
 int
@@ -1176,12 +1197,11 @@ sandbox_go(const struct sandbox_spec *spec, struct sandbox **sbp)
 	return 0;
 }
 
+/* Prepared and gone at once: init reads the user without waiting. */
 int
 sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 {
-	if (sandbox_prepare(spec, out) < 0)
-		return -1;
-	return sandbox_go(spec, out);
+	return start(spec, out, 1);
 }
 
 pid_t
