@@ -55,7 +55,9 @@ struct job {
 };
 
 /* The first bytes of a runner's report, written once every process of
- * the build is gone: the field "exited", of length 0; or, when nothing
+ * a build whose builder succeeded is gone (after a failure the session
+ * must see the whole report before it starts anything): the field
+ * "exited", of length 0; or, when nothing
  * of the build can reach the build user's files any more (Linux, not a
  * fixed-output build, its directory taken back), "exited" = "user": its
  * user may serve the next build while the runner still tears down. */

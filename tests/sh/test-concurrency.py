@@ -448,6 +448,20 @@ def sandbox_roots(d):
         return []
 
 
+def one_slot_pair(d, drvs, first, second):
+    """Build two (name, script) derivations in one request with one job
+    slot, so that the second is prepared while the first runs; the
+    second's path and output, and the request's error."""
+    c = d.conn()
+    a, _ = drvs.make(c, *first)
+    b, out_b = drvs.make(c, *second)
+    c.close()
+    c = d.conn(max_jobs=1)
+    err = build(c, [a + "!out", b + "!out"])
+    c.close()
+    return b, out_b, err
+
+
 def test_prepared(d, drvs):
     """With one job slot, the next build's sandbox is set up while the
     current builder runs; its builder starts only when the first is
@@ -507,14 +521,9 @@ def test_prepared(d, drvs):
     check("... the prepared one never started",
           "building %s as uid" % b not in d.log())
     # A failure without keep-going: the prepared build never starts.
-    c = d.conn()
-    a, _ = drvs.make(c, "prep-fails", "sleep 0.5; exit 3")
-    b, out_b = drvs.make(c, "prep-after-failure",
-                         "cut -d' ' -f19 /proc/self/stat > $out")
-    c.close()
-    c = d.conn(max_jobs=1)
-    err = build(c, [a + "!out", b + "!out"])
-    c.close()
+    b, out_b, err = one_slot_pair(d, drvs, ("prep-fails",
+                                            "sleep 0.5; exit 3"),
+                                  ("prep-after-failure", "touch $out"))
     check("a build fails while the next is prepared: the request fails",
           err is not None and "exit code 3" in err, err)
     check("... and, keep-going off, the prepared build never started",
@@ -522,14 +531,9 @@ def test_prepared(d, drvs):
           not os.path.exists(out_b))
     # A prepared builder runs at the daemon's priority, not the
     # preparation's (nice and scheduling policy, fields 19 and 41).
-    c = d.conn()
-    a, _ = drvs.make(c, "prep-first", timed("f", 0.5))
-    b, out_b = drvs.make(c, "prep-nice",
-                         "cut -d' ' -f19,41 /proc/self/stat > $out")
-    c.close()
-    c = d.conn(max_jobs=1)
-    err = build(c, [a + "!out", b + "!out"])
-    c.close()
+    b, out_b, err = one_slot_pair(d, drvs, ("prep-first", timed("f", 0.5)),
+                                  ("prep-nice", "cut -d' ' -f19,41 "
+                                   "/proc/self/stat > $out"))
     prio = open(out_b).read().strip() if os.path.exists(out_b) else None
     check("a prepared builder runs at nice 0 and in the normal class "
           "(%s)" % prio, err is None and prio == "0 0", (err, prio))
