@@ -118,16 +118,16 @@ result() {
 # few hundred network namespaces to clean up, dirty pages) otherwise
 # lands in the next daemon's run.
 settle() {
-	i=0
-	while [ $i -lt 50 ]; do
-		read -r _ u n s idle w q sq _ </proc/stat
-		b0=$((u + n + s + q + sq)) i0=$((idle + w))
+	_si=0
+	while [ $_si -lt 50 ]; do
+		read -r _ _u _n _s _i _w _q _sq _ </proc/stat
+		_b0=$((_u + _n + _s + _q + _sq)) _i0=$((_i + _w))
 		sleep 0.1
-		read -r _ u n s idle w q sq _ </proc/stat
-		b1=$((u + n + s + q + sq)) i1=$((idle + w))
-		[ $((100 * (b1 - b0))) -lt $((5 * (b1 - b0 + i1 - i0))) ] &&
-		    return 0
-		i=$((i + 1))
+		read -r _ _u _n _s _i _w _q _sq _ </proc/stat
+		_b1=$((_u + _n + _s + _q + _sq)) _i1=$((_i + _w))
+		[ $((100 * (_b1 - _b0))) -lt \
+		    $((5 * (_b1 - _b0 + _i1 - _i0))) ] && return 0
+		_si=$((_si + 1))
 	done
 	return 0
 }
