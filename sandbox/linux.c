@@ -1056,10 +1056,12 @@ abort_start(struct sandbox *sb)
 }
 
 /*
- * Clone init and wait until it has made the root and waits at the gate.
- * The runner keeps the build's mount namespace open: otherwise init's
- * exit would tear it down, waiting out an RCU grace period, before its
- * parent hears of the exit; sandbox_destroy lets it go.
+ * Clone init; then either hand it the user at once (sandbox_start) or
+ * wait until it has made the root and waits at the gate for sandbox_go
+ * (prepared).  The caller keeps the build's mount namespace open:
+ * otherwise init's exit would tear it down, waiting out an RCU grace
+ * period, before its parent hears of the exit; sandbox_destroy lets it
+ * go.
  */
 static int go(struct sandbox *sb, uid_t uid, gid_t gid);
 
@@ -1116,6 +1118,7 @@ go(struct sandbox *sb, uid_t uid, gid_t gid)
 {
 	struct sb_gate g;
 	struct buf status = BUF_INIT;
+	const char *who = "init";
 	int r;
 
 	memset(&g, 0, sizeof(g));
@@ -1139,10 +1142,11 @@ go(struct sandbox *sb, uid_t uid, gid_t gid)
 		    status.len - strlen(SB_READY));
 		buf_free(&status);
 		status = rest;
+		who = "builder";
 	}
 	if (r == 0 && sb_parse_ok(status.len ? status.data : "", &sb->obs_uid,
 	    &sb->obs_gid, &sb->obs_hostname) < 0)
-		r = sb_status_error(&status, "builder");
+		r = sb_status_error(&status, who);
 	buf_free(&status);
 	return r;
 }
