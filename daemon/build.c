@@ -577,8 +577,12 @@ go_prepared(struct sched *sc, int64_t now, int64_t *wait)
 			sc->running++;
 			return;
 		}
-		if (r < 0)
+		if (r < 0) {
+			/* As try_start does: the goal fails, not spins. */
 			dlog("warning", "%s: %s", g->drvpath, frx_errmsg());
+			job_cancel(g->job);
+			return;
+		}
 		retry_later(g, now, USER_RETRY_MS);
 		g->user_wait = 1;
 	}
@@ -626,9 +630,12 @@ start_goals(struct sched *sc, int64_t now, int64_t *wait)
 			no_user = g->user_wait;
 		}
 		/* No slot or no user now: set the next one up meanwhile. */
-		if (sc->g[gi].state == G_READY && (no_user ||
-		    sc->running >= sc->limit) && g->backoff == 0 &&
-		    may_prepare(sc, g)) {
+		/* Only behind a builder of this session: a session that
+		 * runs nothing would otherwise hold a whole sandbox while it
+		 * waits for a user, and clients are not counted. */
+		if (sc->g[gi].state == G_READY && sc->running > 0 &&
+		    (no_user || sc->running >= sc->limit) &&
+		    g->backoff == 0 && may_prepare(sc, g)) {
 			g->retry_at = 0;
 			if (try_start(sc, gi, now, 1))
 				continue;
@@ -902,17 +909,15 @@ collect(struct sched *sc)
 }
 
 /* Register what ended, while the builds started since run; 1 if any
- * (their dependants may be ready now).  Failed only: just those whose
- * runner never said "exited" (their builder failed, or the runner). */
+ * (their dependants may be ready now). */
 static int
-finish_ended(struct sched *sc, int failed_only)
+finish_ended(struct sched *sc)
 {
 	size_t gi;
 	int any = 0;
 
 	for (gi = 0; gi < sc->n; gi++)
-		if (sc->g[gi].state == G_ENDED && (!failed_only ||
-		    !job_said_exited(sc->g[gi].job))) {
+		if (sc->g[gi].state == G_ENDED) {
 			finish_goal(sc, gi);
 			any = 1;
 		}
@@ -929,12 +934,18 @@ sched_run(struct sched *sc)
 			wake_user_waiters(sc);
 		now = now_ms();
 		wait = -1;
-		/* Without keep-going, a failure stops what has not started
-		 * yet: it must be known before anything starts. */
-		if (!sc->s->keep_going && finish_ended(sc, 1))
+		/*
+		 * Without keep-going, a failure stops what has not started
+		 * yet: what ended is finished (its outputs checked and
+		 * registered) before anything starts.  A build whose
+		 * builder failed says nothing before its whole report, so it
+		 * ends before its slot is free; one whose outputs fail the
+		 * checks may, as in Nix, have let the next build start.
+		 */
+		if (!sc->s->keep_going && finish_ended(sc))
 			continue;
 		start_goals(sc, now, &wait);
-		if (finish_ended(sc, 0))
+		if (finish_ended(sc))
 			continue;
 		if (sc->running == 0 && sc->finishing == 0 &&
 		    sc->prepared == 0 && sc->nready == 0)

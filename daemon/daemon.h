@@ -189,9 +189,6 @@ int job_poll(struct job *j);
  * sandbox are gone (the runner goes on with the outputs and the
  * teardown): the build no longer takes a job slot, as in Nix. */
 int job_builder_gone(const struct job *j);
-/* 1 if the runner said "exited", which it says only of a builder that
- * succeeded. */
-int job_said_exited(const struct job *j);
 /* 1 if the build user was given back now, before the runner's end: the
  * runner said nothing of the build can reach that user's files. */
 int job_release_user_early(struct job *j);

@@ -145,12 +145,6 @@ job_read(struct job *j, int fd)
 }
 
 int
-job_said_exited(const struct job *j)
-{
-	return j->builder_gone;
-}
-
-int
 job_builder_gone(const struct job *j)
 {
 	return j->builder_gone || j->ended;
@@ -849,7 +843,8 @@ job_finish(struct job *j)
 	if (r == 0)
 		r = job_register(j);
 	msg = xstrdup(r < 0 ? frx_errmsg() : "");
-	if (r < 0 && (j->started || j->error))
+	/* A prepared build cancelled before it started built nothing. */
+	if (r < 0 && (j->started || (j->error && !j->killed_for)))
 		job_record(j, 0);
 	if (j->kept)
 		session_log(j->s, "note: keeping build directory '%s'",

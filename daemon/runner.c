@@ -424,6 +424,17 @@ run_go(struct run *r)
 {
 	if (r->go >= 0 && run_await_go(r) < 0)
 		return -1;
+	/* Only now: a prepared build that never goes keeps the log of
+	 * the derivation's last attempt (open truncates it). */
+	r->log = buildlog_open(r->j->drvpath);
+	if (r->log == NULL) {
+		dlog("warning", "%s", frx_errmsg());
+	} else {
+		char *path = buildlog_path(r->j->drvpath);
+
+		puts_(&r->report, "log", path);
+		free(path);
+	}
 	r->start_ms = r->last_ms = now_ms();
 	putn(&r->report, "start", now_s());
 	if (sandbox_go(&r->spec, &r->sb) < 0)
@@ -777,15 +788,6 @@ run_build(struct run *r)
 	if (run_dirs(r) < 0)
 		return -1;
 	r->hostname = build_hostname(r->j->drvpath, r->j->d);
-	r->log = buildlog_open(r->j->drvpath);
-	if (r->log == NULL) {
-		dlog("warning", "%s", frx_errmsg());
-	} else {
-		char *path = buildlog_path(r->j->drvpath);
-
-		puts_(&r->report, "log", path);
-		free(path);
-	}
 	if (run_prepare(r) < 0 || run_go(r) < 0) {
 		run_spec_free(r);
 		return -1;

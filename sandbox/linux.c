@@ -58,6 +58,7 @@ struct sandbox {
 	int status_fd;		/* read end of the status pipe until go */
 	int gate_fd;		/* write end of the gate until go */
 	int mntns_fd;		/* the build's mount namespace: see launch */
+	int ready;		/* init said "ready": prepared, not gone */
 	uid_t uid;		/* the user the root was made for */
 	gid_t gid;
 	int reaped;
@@ -1108,6 +1109,8 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb, int go_now)
 	r = sb_read_ready(sb->status_fd, &status);
 	if (r < 0)
 		r = sb_status_error(&status, "init");
+	else
+		sb->ready = 1;
 	buf_free(&status);
 	return r;
 }
@@ -1118,7 +1121,7 @@ go(struct sandbox *sb, uid_t uid, gid_t gid)
 {
 	struct sb_gate g;
 	struct buf status = BUF_INIT;
-	const char *who = "init";
+	const char *who = sb->ready ? "builder" : "init";
 	int r;
 
 	memset(&g, 0, sizeof(g));

@@ -529,6 +529,40 @@ def test_prepared(d, drvs):
     check("... and, keep-going off, the prepared build never started",
           "building %s as uid" % b not in d.log() and
           not os.path.exists(out_b))
+    base = os.path.basename(b)
+    check("... and left no build log",
+          not os.path.exists(os.path.join(d.state, "log", "drvs",
+                                          base[:2], base[2:] + ".bz2")))
+    # A session that runs nothing prepares nothing: while both users
+    # are busy, another client's waiting build holds no sandbox.
+    c = d.conn()
+    busy = [drvs.make(c, "prep-busy-%d" % i, "sleep 60; touch $out")[0]
+            for i in range(NUSERS)]
+    waiting, _ = drvs.make(c, "prep-waiting", "touch $out")
+    c.close()
+    holder = d.conn(max_jobs=NUSERS)
+    holder.w_u64(wc.OP["BuildPaths"])
+    holder.w_strings([p + "!out" for p in busy])
+    holder.w_u64(0)
+    holder.flush()
+    end = time.time() + 10
+    while time.time() < end and len(sandbox_roots(d)) < NUSERS:
+        time.sleep(0.05)
+    other = d.conn(max_jobs=1)
+    other.w_u64(wc.OP["BuildPaths"])
+    other.w_strings([waiting + "!out"])
+    other.w_u64(0)
+    other.flush()
+    time.sleep(1.0)
+    roots = sandbox_roots(d)
+    check("a client waiting for a user holds no sandbox (%d roots, %d "
+          "builds)" % (len(roots), NUSERS), len(roots) == NUSERS, roots)
+    other.sock.close()
+    holder.sock.close()
+    wait_no_uid_processes(timeout=5)
+    end = time.time() + 5
+    while time.time() < end and sandbox_roots(d):
+        time.sleep(0.05)
     # A prepared builder runs at the daemon's priority, not the
     # preparation's (nice and scheduling policy, fields 19 and 41).
     b, out_b, err = one_slot_pair(d, drvs, ("prep-first", timed("f", 0.5)),
