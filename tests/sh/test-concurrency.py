@@ -302,6 +302,35 @@ def test_pool(d, drvs):
           uids <= {str(UID_BASE + i) for i in range(NUSERS)}, uids)
 
 
+def test_user_back_early(top):
+    """One build user: the next build starts while the last one's output
+    (300 MB) is still being staged and hashed, because the user goes
+    back to the pool once the builder is gone (Linux)."""
+    third = os.path.join(top, "third")
+    os.makedirs(third)
+    os.chmod(third, 0o755)
+    d3 = Daemon(third, "--max-jobs", "1")
+    try:
+        drvs3 = Drvs(d3)
+        c = d3.conn()
+        a, _ = drvs3.make(c, "big-output",
+                          "head -c 300000000 /dev/zero > $out")
+        b, _ = drvs3.make(c, "after-big", "touch $out")
+        c.close()
+        c = d3.conn(max_jobs=1)
+        err = build(c, [a + "!out", b + "!out"])
+        c.close()
+        log = d3.log()
+        started_b = log.find("building %s as uid" % b)
+        built_a = log.find("%s: built" % a)
+        check("one user, two builds: both succeed", err is None, err)
+        check("... the second started before the first's output was "
+              "registered", 0 <= started_b < built_a,
+              (started_b, built_a))
+    finally:
+        d3.stop()
+
+
 def test_two_daemons(d, drvs, top):
     """A second daemon (other store, other state directory) with the
     same build-user range: the users are locked host-wide, so the two
@@ -792,6 +821,7 @@ def main():
             guarded(t, d, drvs)
         guarded(test_fetch_limits, d, drvs, top)
         guarded(test_two_daemons, d, drvs, top)
+        guarded(test_user_back_early, top)
         guarded(test_netns_stock, top)
         guarded(test_crash, d, drvs, top)
     finally:
