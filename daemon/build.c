@@ -75,8 +75,7 @@ struct sched {
 	size_t nready, capready;
 	int running;		/* goals in a job slot (G_RUNNING) */
 	int finishing;		/* G_FINISHING */
-	int prepared;		/* G_PREPARED: at most one, prep_gi */
-	size_t prep_gi;
+	long prep;		/* the G_PREPARED goal (at most one), or -1 */
 	int limit;
 	int stop;		/* start nothing new */
 	int client_data;	/* the client sent bytes mid-build */
@@ -467,6 +466,14 @@ goal_lock(struct goal *g)
 	return 1;
 }
 
+/* Is the goal's job under way (prepared, running or finishing)? */
+static int
+has_job(const struct goal *g)
+{
+	return g->state == G_PREPARED || g->state == G_RUNNING ||
+	    g->state == G_FINISHING;
+}
+
 static void
 retry_later(struct goal *g, int64_t now, int ms)
 {
@@ -531,8 +538,7 @@ try_start(struct sched *sc, size_t gi, int64_t now, int ahead)
 	}
 	if (ahead) {
 		g->state = G_PREPARED;
-		sc->prepared++;
-		sc->prep_gi = gi;
+		sc->prep = (long)gi;
 	} else {
 		g->state = G_RUNNING;
 		sc->running++;
@@ -545,7 +551,7 @@ try_start(struct sched *sc, size_t gi, int64_t now, int ahead)
 static int
 may_prepare(const struct sched *sc, const struct goal *g)
 {
-	return sc->prepared == 0 && !sc->stop &&
+	return sc->prep < 0 && !sc->stop &&
 	    strncmp(g->d.builder, "builtin:", 8) != 0;
 }
 
@@ -556,11 +562,11 @@ may_prepare(const struct sched *sc, const struct goal *g)
 static void
 go_prepared(struct sched *sc, int64_t now, int64_t *wait)
 {
-	struct goal *g = &sc->g[sc->prep_gi];
+	struct goal *g;
 	struct build_user u;
 	int r;
 
-	if (!sc->prepared || job_finished(g->job))
+	if (sc->prep < 0 || job_finished((g = &sc->g[sc->prep])->job))
 		return;
 	if (sc->stop) {
 		job_cancel(g->job);
@@ -573,7 +579,7 @@ go_prepared(struct sched *sc, int64_t now, int64_t *wait)
 		if ((r = users_try_acquire(&u)) > 0) {
 			job_go(g->job, &u);
 			g->state = G_RUNNING;
-			sc->prepared--;
+			sc->prep = -1;
 			sc->running++;
 			return;
 		}
@@ -600,7 +606,7 @@ start_goals(struct sched *sc, int64_t now, int64_t *wait)
 	int no_user = 0;	/* the pool was empty a moment ago */
 
 	go_prepared(sc, now, wait);
-	if (sc->prepared && sc->g[sc->prep_gi].user_wait)
+	if (sc->prep >= 0 && sc->g[sc->prep].user_wait)
 		no_user = 1;
 	for (k = 0; k < sc->nready; k++) {
 		size_t gi = sc->ready[k];
@@ -674,24 +680,25 @@ leave_slot(struct sched *sc, size_t gi)
 		wake_user_waiters(sc);
 }
 
+static void
+wake(struct goal *g)
+{
+	if (g->user_wait) {
+		g->user_wait = 0;
+		g->retry_at = 0;
+	}
+}
+
 /* Goals that wait for a build user may try again at once. */
 static void
 wake_user_waiters(struct sched *sc)
 {
 	size_t k;
 
-	for (k = 0; k < sc->nready; k++) {
-		struct goal *g = &sc->g[sc->ready[k]];
-
-		if (g->user_wait) {
-			g->user_wait = 0;
-			g->retry_at = 0;
-		}
-	}
-	if (sc->prepared && sc->g[sc->prep_gi].user_wait) {
-		sc->g[sc->prep_gi].user_wait = 0;
-		sc->g[sc->prep_gi].retry_at = 0;
-	}
+	for (k = 0; k < sc->nready; k++)
+		wake(&sc->g[sc->ready[k]]);
+	if (sc->prep >= 0)
+		wake(&sc->g[sc->prep]);
 }
 
 /* The runner is done and its sandbox gone: the user is free too. */
@@ -701,7 +708,7 @@ end_goal(struct sched *sc, size_t gi)
 	struct goal *g = &sc->g[gi];
 
 	if (g->state == G_PREPARED) {	/* it never went */
-		sc->prepared--;
+		sc->prep = -1;
 	} else {
 		leave_slot(sc, gi);
 		sc->finishing--;
@@ -718,8 +725,7 @@ finish_goal(struct sched *sc, size_t gi)
 	struct goal *g = &sc->g[gi];
 	int r;
 
-	if (g->state == G_RUNNING || g->state == G_FINISHING ||
-	    g->state == G_PREPARED)
+	if (has_job(g))
 		end_goal(sc, gi);
 	r = job_finish(g->job);
 	g->job = NULL;
@@ -853,9 +859,7 @@ wait_events(struct sched *sc, int64_t wait)
 	}
 	k = n;
 	for (gi = 0; gi < sc->n; gi++) {
-		if (sc->g[gi].state != G_RUNNING &&
-		    sc->g[gi].state != G_FINISHING &&
-		    sc->g[gi].state != G_PREPARED)
+		if (!has_job(&sc->g[gi]))
 			continue;
 		if ((fd = job_log_fd(sc->g[gi].job)) >= 0) {
 			who[n] = gi;
@@ -898,8 +902,7 @@ collect(struct sched *sc)
 	for (gi = 0; gi < sc->n; gi++) {
 		struct goal *g = &sc->g[gi];
 
-		if (g->state != G_RUNNING && g->state != G_FINISHING &&
-		    g->state != G_PREPARED)
+		if (!has_job(g))
 			continue;
 		if (job_poll(g->job))
 			end_goal(sc, gi);
@@ -948,7 +951,7 @@ sched_run(struct sched *sc)
 		if (finish_ended(sc))
 			continue;
 		if (sc->running == 0 && sc->finishing == 0 &&
-		    sc->prepared == 0 && sc->nready == 0)
+		    sc->prep < 0 && sc->nready == 0)
 			break;
 		if (sc->s->gone) {
 			cancel_orphans(sc, now);
@@ -1081,6 +1084,7 @@ build_items(struct session *s, const struct strv *items,
 	size_t i;
 
 	memset(&sc, 0, sizeof(sc));
+	sc.prep = -1;
 	sc.s = s;
 	sc.limit = session_limit(s);
 	if (sigchld_setup() < 0) {

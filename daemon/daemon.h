@@ -171,8 +171,6 @@ struct build_user;
  */
 struct job *job_start(struct session *s, const char *drvpath,
     const struct drv *d, const struct build_user *user);
-/* 1 while a prepared build waits for job_go. */
-int job_prepared(const struct job *j);
 void job_go(struct job *j, const struct build_user *user);
 /* Descriptors to wait on (-1 once at end of file): the builder's output
  * and the runner's report. */

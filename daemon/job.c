@@ -124,6 +124,14 @@ read_fd(int *fd, struct buf *into, struct job *j)
 	return 0;
 }
 
+static int
+report_starts(const struct job *j, const char *mark)
+{
+	size_t n = strlen(mark);
+
+	return j->report.len >= n && !memcmp(j->report.data, mark, n);
+}
+
 int
 job_read(struct job *j, int fd)
 {
@@ -134,12 +142,9 @@ job_read(struct job *j, int fd)
 	if (fd != j->resfd)
 		return 1;
 	r = read_fd(&j->resfd, &j->report, j);
-	if (!j->builder_gone && j->report.len >= strlen(REPORT_EXITED) &&
-	    !memcmp(j->report.data, REPORT_EXITED, strlen(REPORT_EXITED)))
+	if (!j->builder_gone && report_starts(j, REPORT_EXITED))
 		j->builder_gone = 1;
-	if (!j->builder_gone && j->report.len >= strlen(REPORT_EXITED_USER) &&
-	    !memcmp(j->report.data, REPORT_EXITED_USER,
-	    strlen(REPORT_EXITED_USER)))
+	if (!j->builder_gone && report_starts(j, REPORT_EXITED_USER))
 		j->builder_gone = j->user_free = 1;
 	return r;
 }
@@ -306,25 +311,19 @@ job_start(struct session *s, const char *drvpath, const struct drv *d,
 	j->out = xcalloc(d->noutputs + 1, sizeof(*j->out));
 	if (job_prepare(j) < 0)
 		goto fail;
-	if (is_builtin(d)) {
+	/* A prepared build says so when it goes (job_go). */
+	if (user != NULL)
 		session_log(s, "building '%s'...", drvpath);
+	if (is_builtin(d)) {
 		job_fetch(j);
 		return j;
 	}
 	if (spawn_runner(j, user == NULL) < 0)
 		goto fail;
-	if (user != NULL)
-		session_log(s, "building '%s'...", drvpath);
 	return j;
 fail:
 	job_free(j);
 	return NULL;
-}
-
-int
-job_prepared(const struct job *j)
-{
-	return j->gofd >= 0;
 }
 
 /* The runner reads the user in one piece: a pipe write this small is

@@ -338,10 +338,7 @@ spare_main(int lfd)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	/* Until it has a client, a spare yields to the sessions at work. */
-	errno = 0;
-	nice0 = getpriority(PRIO_PROCESS, 0);
-	reniced = errno == 0 &&
-	    setpriority(PRIO_PROCESS, 0, nice0 + SPARE_NICE) == 0;
+	reniced = nice_lower(SPARE_NICE, &nice0);
 	db = db_open(cfg.statedir);
 	if (!db) {
 		dlog("error", "%s", frx_errmsg());

@@ -783,17 +783,14 @@ run_keep(struct run *r)
 static int
 run_build(struct run *r)
 {
-	int ok;
+	int ok, rc;
 
 	if (run_dirs(r) < 0)
 		return -1;
 	r->hostname = build_hostname(r->j->drvpath, r->j->d);
-	if (run_prepare(r) < 0 || run_go(r) < 0) {
-		run_spec_free(r);
-		return -1;
-	}
+	rc = run_prepare(r) < 0 || run_go(r) < 0 ? -1 : 0;
 	run_spec_free(r);
-	if (run_wait(r) < 0)
+	if (rc < 0 || run_wait(r) < 0)
 		return -1;
 	/* On Linux nothing is left once init has been reaped; a jail can
 	 * still hold processes of the build: they go now. */
@@ -808,16 +805,17 @@ run_build(struct run *r)
 	 * after a failure: the session must know of it before it starts
 	 * another build (without keep-going it starts none).
 	 */
-	if (ok && !drv_is_fixed(r->j->d) && sandbox_gone(r->sb) &&
-	    build_dir_disown(r->tmp) == 0)
-		(void)write_full(r->res, REPORT_EXITED_USER,
-		    strlen(REPORT_EXITED_USER));
-	else if (ok)
-		(void)write_full(r->res, REPORT_EXITED, strlen(REPORT_EXITED));
-	/* A pipe's reader wakes on the writer's CPU: the session would
-	 * wait there for the outputs' hashing, the other CPU maybe idle. */
-	if (ok)
+	if (ok) {
+		const char *m = !drv_is_fixed(r->j->d) &&
+		    sandbox_gone(r->sb) && build_dir_disown(r->tmp) == 0 ?
+		    REPORT_EXITED_USER : REPORT_EXITED;
+
+		(void)write_full(r->res, m, strlen(m));
+		/* A pipe's reader wakes on the writer's CPU: the session
+		 * would wait there for the outputs' hashing, the other CPU
+		 * maybe idle. */
 		(void)sched_yield();
+	}
 	putn(&r->report, "end", now_s());
 	putn(&r->report, "status", r->status);
 	if (r->killed_for) {
@@ -887,13 +885,8 @@ runner_main(struct job *j, int fwd, int res, int go)
 	 * CPU they leave, and does not delay the running build's runner,
 	 * whose report frees the slot it waits for.
 	 */
-	if (go >= 0) {
-		errno = 0;
-		r.nice = getpriority(PRIO_PROCESS, 0);
-		if (errno == 0 && setpriority(PRIO_PROCESS, 0, r.nice +
-		    PREPARE_NICE) == 0)
-			r.reniced = 1;
-	}
+	if (go >= 0)
+		r.reniced = nice_lower(PREPARE_NICE, &r.nice);
 	(void)fcntl(fwd, F_SETFL, fcntl(fwd, F_GETFL) | O_NONBLOCK);
 	r.logfd = -1;
 	for (i = 0; i < j->d->noutputs; i++)

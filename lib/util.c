@@ -5,6 +5,7 @@
 #ifdef __linux__
 #define _GNU_SOURCE	/* statx */
 #endif
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -730,6 +731,14 @@ remove_tree(const char *path)
 	close(dfd);
 	free(dir);
 	return r;
+}
+
+int
+nice_lower(int by, int *before)
+{
+	errno = 0;
+	*before = getpriority(PRIO_PROCESS, 0);
+	return errno == 0 && setpriority(PRIO_PROCESS, 0, *before + by) == 0;
 }
 
 int64_t

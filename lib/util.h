@@ -98,6 +98,10 @@ int dir_read_entries(DIR *d, const char *path, int sorted,
     struct dir_entry **v, size_t *n);
 void dir_entries_free(struct dir_entry *v, size_t n);
 
+/* Make the caller `by` steps nicer: 1 done (*before is the nice value
+ * to go back to with setpriority), 0 not (nothing to undo). */
+int nice_lower(int by, int *before);
+
 /* Current time in seconds / in milliseconds since the epoch. */
 int64_t now_s(void);
 int64_t now_ms(void);

@@ -209,16 +209,22 @@ teardown(void **state)
 }
 
 static void
-make_plan(struct fx *f)
+make_plan_as(struct fx *f, uid_t uid, gid_t gid)
 {
 	struct plan_params p = {
-		f->store, &f->hosts, &f->inputs, &f->outputs, BUILD_UID,
-		BUILD_GID, HOSTNAME, f->network, f->build
+		f->store, &f->hosts, &f->inputs, &f->outputs, uid, gid,
+		HOSTNAME, f->network, f->build
 	};
 
 	plan_free(&f->plan);
 	if (plan_make(&p, &f->plan) < 0)
 		fail_msg("plan_make: %s", frx_errmsg());
+}
+
+static void
+make_plan(struct fx *f)
+{
+	make_plan_as(f, BUILD_UID, BUILD_GID);
 }
 
 static void
@@ -231,16 +237,27 @@ print_log(const struct fx *f)
 	buf_free(&b);
 }
 
-static int
-start(struct fx *f, char *const *argv, struct sandbox **sb)
+/* The spec of f's plan as uid:gid. */
+static void
+fill_spec(struct fx *f, uid_t uid, gid_t gid, char *const *argv,
+    struct sandbox_spec *spec)
 {
 	static char *envp[] = { "PATH=/usr/bin:/bin", "HOME=/homeless-shelter",
 		NULL };
-	struct sandbox_spec spec = {
-		f->root, &f->plan, BUILD_UID, BUILD_GID, HOSTNAME, f->network,
-		"/tmp", argv, envp, f->log_fd, NULL, NULL, f->max_procs
+	struct sandbox_spec s = {
+		f->root, &f->plan, uid, gid, HOSTNAME, f->network, "/tmp",
+		argv, envp, f->log_fd, NULL, NULL, f->max_procs
 	};
 
+	*spec = s;
+}
+
+static int
+start(struct fx *f, char *const *argv, struct sandbox **sb)
+{
+	struct sandbox_spec spec;
+
+	fill_spec(f, BUILD_UID, BUILD_GID, argv, &spec);
 	return sandbox_start(&spec, sb);
 }
 
@@ -391,25 +408,8 @@ static void
 spec_for(struct fx *f, uid_t uid, gid_t gid, char *const *argv,
     struct sandbox_spec *spec)
 {
-	static char *envp[] = { "PATH=/usr/bin:/bin", NULL };
-	struct plan_params p = {
-		f->store, &f->hosts, &f->inputs, &f->outputs, uid, gid,
-		HOSTNAME, f->network, f->build
-	};
-
-	plan_free(&f->plan);
-	if (plan_make(&p, &f->plan) < 0)
-		fail_msg("plan_make: %s", frx_errmsg());
-	memset(spec, 0, sizeof(*spec));
-	spec->root = f->root;
-	spec->plan = &f->plan;
-	spec->uid = uid;
-	spec->gid = gid;
-	spec->hostname = HOSTNAME;
-	spec->cwd = "/tmp";
-	spec->argv = argv;
-	spec->envp = envp;
-	spec->log_fd = f->log_fd;
+	make_plan_as(f, uid, gid);
+	fill_spec(f, uid, gid, argv, spec);
 }
 
 /* Prepared for a stand-in user, started as another: the builder is that
