@@ -680,6 +680,26 @@ def test_logs(d, drvs):
                            text=True)
         check("frx log of a derivation without a log fails and says so",
               r.returncode == 1 and "no build log" in r.stderr, r.stderr)
+    # A silent build never starts the compressor: its log is the empty
+    # stream, byte for byte what libbz2 writes for no input.
+    p, out = drvs.make(c, "silent", "echo quiet > $out")
+    err = build(c, [p + "!out"])
+    base = os.path.basename(p)
+    logfile = os.path.join(d.state, "log", "drvs", base[:2],
+                           base[2:] + ".bz2")
+    data = None
+    if os.path.exists(logfile):
+        with open(logfile, "rb") as f:
+            data = f.read()
+    check("a silent build's log is an empty bzip2 stream",
+          err is None and data is not None and
+          bz2.decompress(data) == b"" and data == bz2.compress(b"", 1),
+          (err, data))
+    if os.access(FRX, os.X_OK):
+        r = subprocess.run([FRX, "log", p], env=env, capture_output=True,
+                           text=True)
+        check("frx log of a silent build prints nothing and succeeds",
+              r.returncode == 0 and r.stdout == "", r.stdout + r.stderr)
     c.close()
     c = d.conn(keep_failed=1)
     p, out = drvs.make(c, "fails", "echo keep-me > kept.txt; exit 3")
