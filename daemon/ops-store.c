@@ -195,12 +195,16 @@ upload_allowed(struct session *s, const struct nar_upload *u)
 	return r;
 }
 
+/*
+ * Register the upload restored at tmp (by nar_restore_store, so already
+ * canonical), whose NAR had hash got and size bytes as it came.
+ */
 static int
-store_nar_upload(struct session *s, struct nar_upload *u, const char *tmp)
+store_nar_upload(struct session *s, struct nar_upload *u, const char *tmp,
+    const struct hash *gotp, uint64_t size)
 {
 	struct path_info pi;
-	struct hash want, got;
-	uint64_t size;
+	struct hash want, got = *gotp;
 	char *srcs[1];
 	size_t i;
 	int lock = -1, r = -1, v;
@@ -208,8 +212,6 @@ store_nar_upload(struct session *s, struct nar_upload *u, const char *tmp)
 	memset(&pi, 0, sizeof(pi));
 	if (hash_parse(u->hash, 1, HASH_SHA256, &want) < 0)
 		return frx_preferr("%s: NAR hash", u->path);
-	if (nar_hash_path(tmp, &got, &size) < 0)
-		return -1;
 	if (size != u->size || memcmp(got.d, want.d, want.len) != 0) {
 		char *g = hash_typed_base32(&got), *w = hash_typed_base32(&want);
 
@@ -236,8 +238,6 @@ store_nar_upload(struct session *s, struct nar_upload *u, const char *tmp)
 	if (*u->ca && check_ca_content(u->path, u->ca, tmp, &got) < 0)
 		goto out;
 	if (store_path_is_drv(u->path) && check_drv_file(s, u->path, tmp) < 0)
-		goto out;
-	if (canonicalise_tree(tmp) < 0)
 		goto out;
 	pi.path = xstrdup(u->path);
 	/* Only a trusted client may say which derivation made a path. */
@@ -267,6 +267,8 @@ op_add_to_store_nar(struct session *s)
 {
 	struct nar_upload u;
 	struct frame_reader fr;
+	struct hash got;
+	uint64_t size;
 	char *tmp = NULL;
 	int bad = 0, r;
 
@@ -293,7 +295,8 @@ op_add_to_store_nar(struct session *s)
 		goto out;
 	}
 	tmp = store_tmp_name();
-	if (nar_restore(frame_read, &fr, tmp, NULL, NULL) < 0) {
+	if (nar_restore_store(frame_read, &fr, tmp, &got,
+	    &size) < 0) {
 		char *msg = xstrdup(without_tmp_name(frx_errmsg(), tmp));
 
 		r = s->conn.failed || frame_drain(&fr) < 0 ? ARGS_FAILED : -1;
@@ -305,7 +308,7 @@ op_add_to_store_nar(struct session *s)
 		r = ARGS_FAILED;
 		goto out;
 	}
-	r = store_nar_upload(s, &u, tmp);
+	r = store_nar_upload(s, &u, tmp, &got, size);
 	if (r == 0)
 		r = work_done(s);
 out:
@@ -416,6 +419,8 @@ static int
 add_one_from_stream(struct session *s, struct frame_reader *fr)
 {
 	struct nar_upload u;
+	struct hash got;
+	uint64_t size;
 	char *tmp = NULL;
 	int r = -1;
 
@@ -423,14 +428,15 @@ add_one_from_stream(struct session *s, struct frame_reader *fr)
 	if (fr_path_info(fr, &u) < 0 || upload_allowed(s, &u) < 0)
 		goto out;
 	tmp = store_tmp_name();
-	if (nar_restore(frame_read, fr, tmp, NULL, NULL) < 0) {
+	if (nar_restore_store(frame_read, fr, tmp, &got,
+	    &size) < 0) {
 		char *msg = xstrdup(without_tmp_name(frx_errmsg(), tmp));
 
 		frx_seterr("%s: malformed NAR: %s", u.path, msg);
 		free(msg);
 		goto out;
 	}
-	r = store_nar_upload(s, &u, tmp);
+	r = store_nar_upload(s, &u, tmp, &got, size);
 out:
 	if (tmp) {
 		(void)remove_tree(tmp);

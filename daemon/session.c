@@ -564,8 +564,9 @@ store_path_is_drv(const char *name)
 	return n > 4 && strcmp(name + n - 4, ".drv") == 0;
 }
 
-/* What an upload's NAR was, when it came as one: then neither its NAR
- * hash nor (for recursive sha256) its content hash needs another pass. */
+/* What an upload's NAR was, when it came as one (and nar_restore_store
+ * made it): then neither its NAR hash, nor (for recursive sha256) its
+ * content hash, nor its canonical form needs another pass. */
 struct nar_seen {
 	struct hash sha256;
 	uint64_t size;
@@ -622,7 +623,8 @@ add_ca_object(struct session *s, const char *name, const struct cam *m,
 		if (m->text && store_path_is_drv(name) &&
 		    check_drv_file(s, path, tmp) < 0)
 			goto out;
-		if (canonicalise_tree(tmp) < 0)
+		/* What came as a NAR was made canonical as it came. */
+		if (!nar && canonicalise_tree(tmp) < 0)
 			goto out;
 		pi.path = xstrdup(path);
 		for (size_t i = 0; i < refs->n; i++)
@@ -677,7 +679,7 @@ receive_framed(struct session *s, const struct cam *m, const char *tmp,
 
 	frame_reader_init(&fr, &s->conn);
 	if (m->recursive) {
-		r = nar_restore(frame_read, &fr, tmp, &nar->sha256,
+		r = nar_restore_store(frame_read, &fr, tmp, &nar->sha256,
 		    &nar->size);
 		if (r < 0 && !s->conn.failed) {
 			char *msg = xstrdup(without_tmp_name(frx_errmsg(),
@@ -768,7 +770,7 @@ op_add_to_store_old(struct session *s)
 	m.recursive = !fixed || recursive;
 	tmp = store_tmp_name();
 	/* The NAR is part of the arguments: errors in it end the session. */
-	if (nar_restore(conn_source, &s->conn, tmp, &nar.sha256,
+	if (nar_restore_store(conn_source, &s->conn, tmp, &nar.sha256,
 	    &nar.size) < 0) {
 		char *msg = xstrdup(without_tmp_name(frx_errmsg(), tmp));
 

@@ -377,6 +377,7 @@ struct nar_reader {
 	struct hash_ctx *hc;
 	uint64_t off;
 	int create;
+	int canonical;		/* make store objects (nar_restore_store) */
 	struct buf path;	/* current object, for messages */
 	unsigned char io[NAR_BUFSZ];
 };
@@ -485,6 +486,28 @@ r_contents(struct nar_reader *r, int fd, uint64_t len)
 	return r_pad(r, len);
 }
 
+/*
+ * For nar_restore_store: the top object gets the caller's owner even in
+ * a set-group-ID directory (below it, the 0755 of each directory has
+ * cleared that bit), and every object the store's time, 1 s after the
+ * epoch, as canonicalise_tree gives them.
+ */
+static int
+r_own(struct nar_reader *r, int fd)
+{
+	if (!r->canonical || geteuid() != 0)
+		return 0;
+	return fchown(fd, 0, 0);
+}
+
+static int
+r_stamp(struct nar_reader *r, int fd)
+{
+	struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
+
+	return r->canonical ? futimens(fd, ts) : 0;
+}
+
 static int
 r_regular(struct nar_reader *r, int dfd, const char *name)
 {
@@ -506,13 +529,21 @@ r_regular(struct nar_reader *r, int dfd, const char *name)
 	if (strcmp(tok, "contents") != 0)
 		return r_err(r, "expected \"contents\"");
 	if (r->create) {
+		/* A store object is read-only from the start: the mode
+		 * counts only for later opens, not for this one. */
+		mode_t mode = r->canonical ? (exec ? 0555 : 0444) :
+		    (exec ? 0755 : 0644);
+
 		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, exec ? 0755 : 0644);
+		    O_NOFOLLOW | O_CLOEXEC, mode);
 		if (fd < 0)
 			return frx_seterr_errno("%s: cannot create",
 			    r->path.data);
-		if (fchmod(fd, exec ? 0755 : 0644) < 0) {
-			frx_seterr_errno("%s: cannot chmod", r->path.data);
+		/* Whatever the umask. */
+		if (fchmod(fd, mode) < 0 ||
+		    (dfd == AT_FDCWD && r_own(r, fd) < 0)) {
+			frx_seterr_errno("%s: cannot set mode or owner",
+			    r->path.data);
 			close(fd);
 			return -1;
 		}
@@ -520,6 +551,8 @@ r_regular(struct nar_reader *r, int dfd, const char *name)
 	rc = r_u64(r, &len);
 	if (rc == 0)
 		rc = r_contents(r, fd, len);
+	if (rc == 0 && fd >= 0 && r_stamp(r, fd) < 0)
+		rc = frx_seterr_errno("%s: cannot set times", r->path.data);
 	if (fd >= 0 && close(fd) < 0 && rc == 0)
 		rc = frx_seterr_errno("%s: cannot close", r->path.data);
 	if (rc == 0)
@@ -541,6 +574,15 @@ r_symlink(struct nar_reader *r, int dfd, const char *name)
 	if (r->create && symlinkat(target, dfd, name) < 0)
 		return frx_seterr_errno("%s: cannot create symlink",
 		    r->path.data);
+	if (r->create && r->canonical) {
+		struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
+
+		if ((dfd == AT_FDCWD && geteuid() == 0 &&
+		    fchownat(dfd, name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0) ||
+		    utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			return frx_seterr_errno("%s: cannot set owner or "
+			    "times", r->path.data);
+	}
 	return r_expect(r, ")");
 }
 
@@ -603,8 +645,11 @@ r_directory(struct nar_reader *r, int dfd, const char *name, int depth)
 		if (fd < 0)
 			return frx_seterr_errno("%s: cannot open directory",
 			    r->path.data);
-		if (fchmod(fd, 0755) < 0)
-			rc = frx_seterr_errno("%s: cannot chmod",
+		/* Writable while its entries are made; no set-group-ID
+		 * bit handed down from a parent. */
+		if (fchmod(fd, 0755) < 0 ||
+		    (dfd == AT_FDCWD && r_own(r, fd) < 0))
+			rc = frx_seterr_errno("%s: cannot set mode or owner",
 			    r->path.data);
 	}
 	while (rc == 0) {
@@ -616,6 +661,10 @@ r_directory(struct nar_reader *r, int dfd, const char *name, int depth)
 		else
 			rc = r_entry(r, fd, prev, depth);
 	}
+	if (rc == 0 && fd >= 0 && r->canonical &&
+	    (fchmod(fd, 0555) < 0 || r_stamp(r, fd) < 0))
+		rc = frx_seterr_errno("%s: cannot make read-only",
+		    r->path.data);
 	if (fd >= 0)
 		close(fd);
 	return rc;
@@ -665,9 +714,9 @@ reader_free(struct nar_reader *r)
 	free(r);
 }
 
-int
-nar_restore(nar_source_fn src, void *ctx, const char *dest,
-    struct hash *hash_out, uint64_t *size_out)
+static int
+restore(nar_source_fn src, void *ctx, const char *dest,
+    struct hash *hash_out, uint64_t *size_out, int canonical)
 {
 	struct nar_reader *r = reader_new(src, ctx);
 	struct stat st;
@@ -679,6 +728,7 @@ nar_restore(nar_source_fn src, void *ctx, const char *dest,
 		return frx_seterr("%s: already exists", dest);
 	}
 	r->create = 1;
+	r->canonical = canonical;
 	r->hc = hash_ctx_new(HASH_SHA256);
 	buf_adds(&r->path, dest);
 	rc = r_nar(r, dest);
@@ -697,6 +747,20 @@ nar_restore(nar_source_fn src, void *ctx, const char *dest,
 	}
 	reader_free(r);
 	return rc;
+}
+
+int
+nar_restore(nar_source_fn src, void *ctx, const char *dest,
+    struct hash *hash_out, uint64_t *size_out)
+{
+	return restore(src, ctx, dest, hash_out, size_out, 0);
+}
+
+int
+nar_restore_store(nar_source_fn src, void *ctx, const char *dest,
+    struct hash *hash_out, uint64_t *size_out)
+{
+	return restore(src, ctx, dest, hash_out, size_out, 1);
 }
 
 int

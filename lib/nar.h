@@ -47,6 +47,17 @@ int nar_hash_path(const char *path, struct hash *sha256, uint64_t *size);
 int nar_restore(nar_source_fn src, void *ctx, const char *dest,
     struct hash *hash_out, uint64_t *size_out);
 
+/*
+ * nar_restore, making a store object as canonicalise_tree would leave
+ * it, in the one pass: files 0444 (0555 if executable), directories
+ * 0555 once their entries are in, every time 1 s after the epoch, and,
+ * when run as root, the top object root's (below it everything is the
+ * caller's).  Saves the second walk over the tree; a NAR holds nothing
+ * else that canonicalise_tree would refuse.
+ */
+int nar_restore_store(nar_source_fn src, void *ctx, const char *dest,
+    struct hash *hash_out, uint64_t *size_out);
+
 /* Parse-only: consume one NAR from src (e.g. to skip or to validate).
  * If sink is not NULL, the consumed bytes are also passed to it. */
 int nar_skip(nar_source_fn src, void *ctx, nar_sink_fn copy, void *copyctx);

@@ -232,6 +232,105 @@ test_restore_modes(void **state)
 	free(dest);
 }
 
+/*
+ * nar_restore_store leaves what canonicalise_tree would: read-only
+ * files and directories, times of 1 s, the same NAR, and nothing left
+ * for canonicalise_tree to change.
+ */
+static void
+check_store_object(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		fail_msg("%s: %s", path, strerror(errno));
+	if (!S_ISLNK(st.st_mode))
+		assert_int_equal(st.st_mode & 07777, mode);
+	assert_int_equal(st.st_mtim.tv_sec, 1);
+	assert_int_equal(st.st_mtim.tv_nsec, 0);
+	if (geteuid() == 0) {
+		assert_int_equal(st.st_uid, 0);
+		assert_int_equal(st.st_gid, 0);
+	}
+}
+
+static void
+test_restore_store(void **state)
+{
+	static const char *const nars[] = { "hello.txt.nar", "exec.sh.nar",
+	    "symlink.nar", "tree.nar" };
+	static const mode_t top[] = { 0444, 0555, 0, 0555 };
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	struct nar_membuf m;
+	struct hash h, want;
+	uint64_t size;
+	char *dest, *rel, *p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		rel = xasprintf("nar/%s", nars[i]);
+		dest = tpath("store-object");
+		buf_reset(&in);
+		buf_reset(&out);
+		read_vec(rel, &in);
+		m.p = (const unsigned char *)in.data;
+		m.len = in.len;
+		m.off = 0;
+		if (nar_restore_store(nar_membuf_read, &m, dest, &h, &size) < 0)
+			fail_msg("%s: %s", rel, frx_errmsg());
+		assert_int_equal(size, in.len);
+		hash_buf(HASH_SHA256, in.data, in.len, &want);
+		assert_memory_equal(h.d, want.d, 32);
+		check_store_object(dest, top[i]);
+		if (i == 3) {
+			static const char *const sub[] = { "a.txt", "sub",
+			    "sub/run.sh", "link" };
+			static const mode_t subm[] = { 0444, 0555, 0555, 0 };
+			size_t k;
+
+			for (k = 0; k < 4; k++) {
+				p = xasprintf("%s/%s", dest, sub[k]);
+				check_store_object(p, subm[k]);
+				free(p);
+			}
+		}
+		dump(dest, &out);
+		assert_int_equal(out.len, in.len);
+		assert_memory_equal(out.data, in.data, in.len);
+		assert_int_equal(remove_tree(dest), 0);
+		free(dest);
+		free(rel);
+	}
+	/* In a set-group-ID directory of another group (a store made so by
+	 * hand), the object is still root's, and its bit is not inherited. */
+	if (geteuid() == 0) {
+		char *dir = tpath("sgid");
+
+		assert_int_equal(mkdir(dir, 0755), 0);
+		assert_int_equal(chown(dir, 0, 35000), 0);
+		assert_int_equal(chmod(dir, 02775), 0);
+		dest = xasprintf("%s/obj", dir);
+		buf_reset(&in);
+		read_vec("nar/tree.nar", &in);
+		m.p = (const unsigned char *)in.data;
+		m.len = in.len;
+		m.off = 0;
+		if (nar_restore_store(nar_membuf_read, &m, dest, NULL,
+		    NULL) < 0)
+			fail_msg("sgid: %s", frx_errmsg());
+		check_store_object(dest, 0555);
+		p = xasprintf("%s/sub", dest);
+		check_store_object(p, 0555);
+		free(p);
+		assert_int_equal(remove_tree(dir), 0);
+		free(dest);
+		free(dir);
+	}
+	buf_free(&in);
+	buf_free(&out);
+}
+
 /* A larger generated tree: byte order, big files, exec bits, links. */
 static void
 make_gen_tree(const char *root)
@@ -596,6 +695,7 @@ main(void)
 		cmocka_unit_test(test_dump_tree),
 		cmocka_unit_test(test_restore_vectors),
 		cmocka_unit_test(test_restore_modes),
+		cmocka_unit_test(test_restore_store),
 		cmocka_unit_test(test_generated_round_trip),
 		cmocka_unit_test(test_skip_copies),
 		cmocka_unit_test(test_reject_names),
