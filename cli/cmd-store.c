@@ -3,6 +3,9 @@
  * and `frx store add-fixed' (seed a file as a fixed-output path),
  * `frx record' and `frx path-info'.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,45 +54,36 @@ basename_of(const char *file)
 	return s != NULL && s[1] != '\0' ? s + 1 : file;
 }
 
-/* The path the daemon must give: computed here from the file itself. */
-static char *
-expected_fixed_path(const char *name, const char *file, int recursive)
-{
-	struct hash h;
-	uint64_t size;
-	int r;
-
-	if (recursive)
-		r = nar_hash_path(file, &h, &size);
-	else
-		r = hash_file(HASH_SHA256, file, &h);
-	if (r < 0)
-		return NULL;
-	return store_make_fixed_path(cli.storedir, name, recursive, &h, NULL,
-	    0);
-}
-
 static int
 add_fixed(const char *file, const char *name, int recursive)
 {
 	struct client_options opts = { 0 };
 	struct client cl;
-	char *expect, *path = NULL;
+	struct stat st;
+	struct hash sent;
+	char *expect = NULL, *path = NULL;
 	int status = EXIT_OK;
 
 	if (store_check_name(name) < 0) {
 		cli_warn("%s: %s", file, frx_errmsg());
 		return EXIT_USAGE;
 	}
-	expect = expected_fixed_path(name, file, recursive);
-	if (expect == NULL) {
-		/* The message names the file already. */
-		cli_warn("%s", frx_errmsg());
+	if (lstat(file, &st) < 0) {
+		cli_warn("%s: %s", file, strerror(errno));
 		return EXIT_FAILED;
 	}
 	memset(&cl, 0, sizeof(cl));
 	cli_connect(&cl, &opts);
-	if (client_add_path(&cl, name, file, recursive, &path) < 0) {
+	/*
+	 * The path the daemon must give follows from the bytes sent, hashed
+	 * as they go: one pass over the file or tree, not one to hash it
+	 * and another to send it.
+	 */
+	if (client_add_path(&cl, name, file, recursive, &path, &sent) < 0) {
+		cli_warn("add: %s: %s", file, frx_errmsg());
+		status = EXIT_FAILED;
+	} else if ((expect = store_make_fixed_path(cli.storedir, name,
+	    recursive, &sent, NULL, 0)) == NULL) {
 		cli_warn("add: %s: %s", file, frx_errmsg());
 		status = EXIT_FAILED;
 	} else if (strcmp(path, expect) != 0) {

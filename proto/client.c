@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../lib/hash.h"
 #include "../lib/nar.h"
 #include "../lib/store.h"
 #include "client.h"
@@ -391,41 +392,67 @@ client_add_text(struct client *cl, const char *name, const void *text,
 	    path);
 }
 
+/* A file or tree to send, and the sha256 of what was sent. */
+struct upload {
+	const char *file;
+	struct client *cl;
+	struct hash_ctx *hc;
+};
+
+static int
+hashed_write(void *ctx, const void *p, size_t n)
+{
+	struct upload *u = ctx;
+
+	hash_ctx_update(u->hc, p, n);
+	return frame_write(&u->cl->conn, p, n);
+}
+
 static int
 send_nar(struct client *cl, void *ctx)
 {
-	return nar_dump(ctx, frame_write, &cl->conn);
+	return nar_dump(((struct upload *)ctx)->file, hashed_write, ctx);
 }
 
 static int
 send_flat(struct client *cl, void *ctx)
 {
+	struct upload *u = ctx;
 	struct buf b = BUF_INIT;
-	struct memdata m;
-	int r;
+	struct stat st;
+	size_t off, k;
+	int r = 0;
 
 	/* Flat ingestion reads one regular file; refuse anything else. */
-	struct stat st;
-	if (lstat(ctx, &st) < 0)
-		return frx_seterr_errno("%s", (char *)ctx);
+	if (lstat(u->file, &st) < 0)
+		return frx_seterr_errno("%s", u->file);
 	if (!S_ISREG(st.st_mode))
-		return frx_seterr("%s: not a regular file", (char *)ctx);
-	if (read_file(ctx, &b) < 0)
+		return frx_seterr("%s: not a regular file", u->file);
+	if (read_file(u->file, &b) < 0)
 		return -1;
-	m.p = b.data;
-	m.n = b.len;
-	r = send_mem(cl, &m);
+	for (off = 0; r == 0 && off < b.len; off += k) {
+		k = b.len - off < 32768 ? b.len - off : 32768;
+		r = hashed_write(u, b.data + off, k);
+	}
 	buf_free(&b);
 	return r;
 }
 
 int
 client_add_path(struct client *cl, const char *name, const char *file,
-    int recursive, char **path)
+    int recursive, char **path, struct hash *sent)
 {
-	return add_to_store(cl, name,
+	struct upload u = { file, cl, hash_ctx_new(HASH_SHA256) };
+	struct hash h;
+	int r;
+
+	r = add_to_store(cl, name,
 	    recursive ? "fixed:r:sha256" : "fixed:sha256", NULL,
-	    recursive ? send_nar : send_flat, (void *)file, path);
+	    recursive ? send_nar : send_flat, &u, path);
+	hash_ctx_final(u.hc, &h);
+	if (r == 0 && sent != NULL)
+		*sent = h;
+	return r;
 }
 
 int

@@ -47,9 +47,12 @@ int client_query_path_info(struct client *cl, const char *path,
 int client_add_text(struct client *cl, const char *name, const void *text,
     size_t len, const struct strv *refs, char **path);
 /* AddToStore of a file or tree on the client's side: recursive = 1 gives a
- * fixed:r:sha256 (NAR) source path, 0 a flat fixed:sha256 path. */
+ * fixed:r:sha256 (NAR) source path, 0 a flat fixed:sha256 path.  sent
+ * (if not NULL) receives the sha256 of the bytes sent: the NAR, or the
+ * file's contents. */
+struct hash;
 int client_add_path(struct client *cl, const char *name, const char *file,
-    int recursive, char **path);
+    int recursive, char **path, struct hash *sent);
 
 /* BuildPaths: items are "<drv>!<outputs>" or plain store paths.  Log
  * lines stream through cl->log while the build runs. */
