@@ -424,8 +424,20 @@ run_go(struct run *r)
 {
 	if (r->go >= 0 && run_await_go(r) < 0)
 		return -1;
-	/* Only now: a prepared build that never goes keeps the log of
-	 * the derivation's last attempt (open truncates it). */
+	r->start_ms = r->last_ms = now_ms();
+	putn(&r->report, "start", now_s());
+	if (sandbox_go(&r->spec, &r->sb) < 0)
+		return frx_preferr("cannot build '%s': sandbox setup failed",
+		    r->j->drvpath);
+	users_note_process(&r->j->user, sandbox_pid(r->sb));
+	/*
+	 * The log file only now, while the builder starts: until it is
+	 * read, what the builder writes waits in the pipe, and creating a
+	 * file costs up to half a millisecond here (an ext4 without a
+	 * journal looks past every inode freed in the last minute).  And
+	 * only now because a prepared build that never goes must keep the
+	 * log of the derivation's last attempt (open truncates it).
+	 */
 	r->log = buildlog_open(r->j->drvpath);
 	if (r->log == NULL) {
 		dlog("warning", "%s", frx_errmsg());
@@ -435,12 +447,6 @@ run_go(struct run *r)
 		puts_(&r->report, "log", path);
 		free(path);
 	}
-	r->start_ms = r->last_ms = now_ms();
-	putn(&r->report, "start", now_s());
-	if (sandbox_go(&r->spec, &r->sb) < 0)
-		return frx_preferr("cannot build '%s': sandbox setup failed",
-		    r->j->drvpath);
-	users_note_process(&r->j->user, sandbox_pid(r->sb));
 	r->started = 1;
 	buf_printf(&r->report, "started 0\n\n");
 	putn(&r->report, "uid", (long long)sandbox_observed_uid(r->sb));
