@@ -486,6 +486,14 @@ reset_signals(void)
  * ride into the store on an output, by any of the calls that set them
  * (io_uring has its own way to set them, and answers "not supported"
  * here, which programs that can use it fall back from).
+ *
+ * And no new user namespace: inside one, a builder would hold every
+ * capability over its own mounts, network and the like, and so reach
+ * the parts of the kernel that otherwise only root reaches, where most
+ * of its privilege escalations have been.  unshare(2) and clone(2) are
+ * refused with EPERM when asked for one; clone3(2) keeps its flags in
+ * memory, out of the filter's sight, so it answers ENOSYS, and the C
+ * library falls back to clone(2) for threads and processes.
  */
 static int
 filter_rules(scmp_filter_ctx ctx)
@@ -508,6 +516,19 @@ filter_rules(scmp_filter_ctx ctx)
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
 		    SCMP_SYS(io_uring_setup), 0);
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+		    SCMP_SYS(unshare), 1, SCMP_A0(SCMP_CMP_MASKED_EQ,
+		    CLONE_NEWUSER, CLONE_NEWUSER));
+	/* clone's flags are its first argument on x86-64 and arm64 alike
+	 * (not on s390, which frx does not build for). */
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+		    SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ,
+		    CLONE_NEWUSER, CLONE_NEWUSER));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+		    SCMP_SYS(clone3), 0);
 	return r;
 }
 

@@ -690,6 +690,43 @@ test_xattr_denied(void **state)
 	assert_gone(f);
 }
 
+/*
+ * No user namespace for a builder, by either call; clone3 answers
+ * ENOSYS, and threads (which glibc starts with clone3 first) and
+ * child processes still work.
+ */
+static void
+test_userns_denied(void **state)
+{
+	struct fx *f = *state;
+
+	SKIP_UNLESS_ABLE();
+	assert_exit0(run_script(f, "python3 -c '\n"
+	    "import ctypes, errno, os, threading\n"
+	    "libc = ctypes.CDLL(None, use_errno=True)\n"
+	    "NEWUSER = 0x10000000\n"
+	    "if libc.unshare(NEWUSER) != -1 or "
+	    "ctypes.get_errno() != errno.EPERM: raise SystemExit(1)\n"
+	    "if libc.unshare(NEWUSER | 0x20000) != -1: raise SystemExit(2)\n"
+	    "r = libc.syscall(56, NEWUSER | 17, 0, 0, 0, 0)\n"
+	    "if r == 0: os._exit(0)\n"
+	    "if r != -1 or ctypes.get_errno() != errno.EPERM: "
+	    "raise SystemExit(3)\n"
+	    "args = (ctypes.c_uint64 * 11)()\n"
+	    "args[0] = NEWUSER\n"
+	    "r = libc.syscall(435, args, 88)\n"
+	    "if r == 0: os._exit(0)\n"
+	    "if r != -1 or ctypes.get_errno() != errno.ENOSYS: "
+	    "raise SystemExit(4)\n"
+	    "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+	    "pid = os.fork()\n"
+	    "if pid == 0: os._exit(7)\n"
+	    "raise SystemExit(0 if os.waitpid(pid, 0)[1] >> 8 == 7 "
+	    "else 5)'"));
+	assert_exit0(run_script(f, "! unshare -U true 2>/dev/null"));
+	assert_gone(f);
+}
+
 /* A fork bomb stops at the build user's process limit. */
 static void
 test_process_limit(void **state)
@@ -881,6 +918,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_keyring_denied, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_xattr_denied, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_userns_denied, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_process_limit, setup,
 		    teardown),
