@@ -61,6 +61,7 @@ struct config {
 	char *userpool;		/* host-wide lock files of the build users */
 	int timeout;		/* seconds, 0 = none */
 	int max_silent;		/* seconds, 0 = none */
+	unsigned long long max_log;	/* bytes of a build's log, 0 = none */
 	int keep_failed;
 	struct strv host_paths;	/* the host tool view */
 	char *system;		/* e.g. x86_64-linux */
@@ -85,6 +86,7 @@ struct session {
 	int keep_failed;
 	int timeout;
 	int max_silent;
+	unsigned long long max_log;
 	int verbosity;
 	int max_jobs;		/* 0: the daemon's --max-jobs */
 	int cores;		/* 0: the daemon's --cores */

@@ -308,6 +308,7 @@ job_start(struct session *s, const char *drvpath, const struct drv *d,
 	j->runner = -1;
 	j->timeout = s->timeout;
 	j->max_silent = s->max_silent;
+	j->max_log = s->max_log;
 	j->out = xcalloc(d->noutputs + 1, sizeof(*j->out));
 	if (job_prepare(j) < 0)
 		goto fail;
@@ -591,6 +592,9 @@ job_fail_message(struct job *j)
 		buf_printf(&b, "building '%s' was killed after %d seconds "
 		    "without output (max-silent-time)", j->drvpath,
 		    j->max_silent);
+	else if (j->killed_for == 'l')
+		buf_printf(&b, "building '%s' was killed: its log passed %llu "
+		    "bytes (max-log-size)", j->drvpath, j->max_log);
 	else if (j->killed_for == 'c')
 		buf_printf(&b, "building '%s' was cancelled: its client went "
 		    "away", j->drvpath);
@@ -619,6 +623,7 @@ job_state(const struct job *j, int ok)
 	switch (j->killed_for) {
 	case 't': return "timed-out";
 	case 's': return "silent-timeout";
+	case 'l': return "log-limit";
 	case 'c': return "cancelled";
 	}
 	return "failed";

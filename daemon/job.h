@@ -38,12 +38,14 @@ struct job {
 	size_t ntail;
 	struct buf partial;
 	int timeout, max_silent;
+	unsigned long long max_log;
 	int fetch_result;	/* built-in fetch: done in the session */
 	int builtin;
 	/* From the report. */
 	int started;
 	int status;
-	int killed_for;		/* 't' timeout, 's' silence, 'c' client */
+	int killed_for;		/* 't' timeout, 's' silence, 'l' log size,
+				   'c' client */
 	uid_t obs_uid;
 	gid_t obs_gid;
 	char *obs_host;

@@ -54,11 +54,29 @@ usage(void)
 	    "[--socket PATH]\n"
 	    "                  [--max-jobs N] [--cores N] [--timeout S] "
 	    "[--max-silent-time S]\n"
+	    "                  [--max-log-size BYTES] "
+	    "[--keep-failed] [--build-roots-on-disk]\n"
 	    "                  [--build-users-base UID] [--build-group GID] "
 	    "[--user-pool DIR]\n"
-	    "                  [--keep-failed] [--build-roots-on-disk] "
-	    "[--host-path PATH]...\n");
+	    "                  [--host-path PATH]...\n");
 	exit(100);
+}
+
+/* A size in bytes, 0 meaning none; a bad one is a usage error. */
+static unsigned long long
+parse_bytes(const char *opt, const char *s)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-') {
+		fprintf(stderr, "frx-daemon: %s: %s is not a number of bytes\n",
+		    opt, s);
+		exit(100);
+	}
+	return v;
 }
 
 static int
@@ -108,6 +126,7 @@ parse_args(int argc, char **argv)
 		{ "cores", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "max-silent-time", required_argument, NULL, 'm' },
+		{ "max-log-size", required_argument, NULL, 'L' },
 		{ "build-users-base", required_argument, NULL, 'u' },
 		{ "build-group", required_argument, NULL, 'g' },
 		{ "user-pool", required_argument, NULL, 'P' },
@@ -144,6 +163,8 @@ parse_args(int argc, char **argv)
 			break;
 		case 'm': cfg.max_silent = parse_int("--max-silent-time",
 			    optarg, 0, 1 << 30);
+			break;
+		case 'L': cfg.max_log = parse_bytes("--max-log-size", optarg);
 			break;
 		case 'u': cfg.uid_base = parse_int("--build-users-base",
 			    optarg, 1000, 1 << 30);

@@ -61,6 +61,7 @@ struct run {
 	int64_t start_ms, last_ms;
 	int status;
 	int killed_for;
+	unsigned long long log_bytes;	/* of the builder's output so far */
 	int started;
 	int reported_error;
 	struct buf report;
@@ -536,6 +537,8 @@ fwd_log(struct run *r, const char *p, size_t n)
 
 /* Pass what the builder wrote on: to the log file and the session.
  * 0 data, 1 end of file, 2 nothing now. */
+static void run_kill(struct run *r, int why);
+
 static int
 run_read_log(struct run *r)
 {
@@ -552,6 +555,15 @@ run_read_log(struct run *r)
 		r->logfd = -1;
 		return 1;
 	}
+	/* A log past max-log-size: what fits is kept, and the build goes
+	 * (run_wait's next run_limits is too late for a fast writer). */
+	if (r->j->max_log > 0 && r->log_bytes + (unsigned long long)n >
+	    r->j->max_log) {
+		n = (ssize_t)(r->j->max_log - r->log_bytes);
+		if (!r->killed_for)
+			run_kill(r, 'l');
+	}
+	r->log_bytes += (unsigned long long)n;
 	buildlog_write(r->log, chunk, (size_t)n);
 	fwd_log(r, chunk, (size_t)n);
 	r->last_ms = now_ms();

@@ -394,6 +394,19 @@ client_limit(const struct session *s, int daemon, uint64_t want)
 	return (int)want;
 }
 
+/* The same for a size in bytes. */
+static unsigned long long
+client_bytes(const struct session *s, unsigned long long daemon,
+    uint64_t want)
+{
+	if (want == 0)
+		return daemon;
+	if (!s->trusted && daemon > 0 && want > daemon)
+		return daemon;
+	return want;
+}
+
+/* A decimal count (seconds or bytes); 0 for anything else. */
 static uint64_t
 parse_seconds(const char *v)
 {
@@ -416,6 +429,8 @@ set_option_pair(struct session *s, const char *key, const char *val)
 	    !strcmp(key, "build-max-silent-time"))
 		s->max_silent = client_limit(s, cfg.max_silent,
 		    parse_seconds(val));
+	else if (!strcmp(key, "max-log-size"))
+		s->max_log = client_bytes(s, cfg.max_log, parse_seconds(val));
 }
 
 static int
@@ -1284,6 +1299,7 @@ session_run(int fd, struct db *db)
 	s.db = db;
 	s.timeout = cfg.timeout;
 	s.max_silent = cfg.max_silent;
+	s.max_log = cfg.max_log;
 	s.keep_failed = cfg.keep_failed;
 	current = &s;
 	memset(&sa, 0, sizeof(sa));

@@ -466,6 +466,42 @@ def test_limits(d, drvs):
     check("the build record says silent-timeout",
           rec is not None and "status=silent-timeout" in rec, rec)
     c.close()
+    limit = 100000
+    c = d.conn(pairs={"max-log-size": str(limit)})
+    p, out = drvs.make(c, "chatterbox", "yes 'a line nobody needs' | "
+                       "head -c 50000000; echo done > $out")
+    t0 = time.time()
+    err = build(c, [p + "!out"])
+    took = time.time() - t0
+    check("a build whose log passes max-log-size (per request) fails "
+          "(%.1f s)" % took, err is not None and took < 20, err)
+    check("... and the error names the limit", err is not None and
+          "its log passed %d bytes (max-log-size)" % limit in err, err)
+    check("... its output is not valid", not c.is_valid_path(out))
+    base = os.path.basename(p)
+    logfile = os.path.join(d.state, "log", "drvs", base[:2],
+                           base[2:] + ".bz2")
+    kept = None
+    if os.path.exists(logfile):
+        with bz2.open(logfile, "rb") as f:
+            kept = len(f.read())
+    check("... its log keeps the first %d bytes and no more" % limit,
+          kept == limit, kept)
+    left = wait_no_uid_processes()
+    check("... and the whole sandbox is gone", not left, left)
+    c.close()
+    c = d.conn()
+    rec = None
+    try:
+        c.w_u64(0x4672)
+        c.w_str(p)
+        c.process_stderr()
+        rec = c.r_str()
+    except (wc.DaemonError, EOFError) as e:
+        rec = str(e)
+    check("the build record says log-limit",
+          rec is not None and "status=log-limit" in rec, rec)
+    c.close()
 
 
 def sandbox_roots(d):
