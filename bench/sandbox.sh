@@ -25,7 +25,9 @@ fi
 
 mkdir -p "$BENCH_DIR/bare" "$BENCH_DIR/sb"
 "$BENCH_BIN" bare 20 "$BENCH_DIR/bare" >/dev/null || die "bare run failed"
+settle
 bare=$("$BENCH_BIN" bare "$N" "$BENCH_DIR/bare") || die "bare run failed"
+settle
 sb=$("$BENCH_BIN" sandbox "$N" "$BENCH_DIR/sb" "$BENCH_DIR/sb/store") ||
     die "sandbox run failed"
 say "frx sandbox, ms per build: total $sb"
@@ -48,7 +50,9 @@ per_build() {	# daemon -> ms per build, N builds, one job
 	calc '1000 * (b - a) / c' "$t0" "$t1" "$N"
 }
 
+settle
 pn=$(per_build nix)
+settle
 pf=$(per_build frx)
 result "per build through the daemon, 1 job (ms)" "$pf" "$pn" nix-daemon \
     "$(calc 'b / a' "$pf" "$pn")" \
@@ -58,8 +62,13 @@ one() {	# daemon -> "mean median" ms
 	"$BENCH_BIN" spawn-one "$M" "$(sock_of "$1")" "$(store_of "$1")" \
 	    "one-$1-$(date +%s%N)" || die "$1: spawn-one failed"
 }
+# Each on a quiet machine, as in throughput.sh: what the 400 builds
+# before left to the kernel (network namespaces to clean up) must not
+# land in the next daemon's run.
 one nix >/dev/null
+settle
 on=$(one nix | awk '{ print $2 }')
+settle
 of=$(one frx | awk '{ print $2 }')
 result "one build, client start to result (ms, median of $M)" "$of" "$on" \
     nix-daemon "$(calc 'b / a' "$of" "$on")"
