@@ -689,8 +689,7 @@ receive_framed(struct session *s, const struct cam *m, const char *tmp,
     struct nar_seen *nar)
 {
 	struct frame_reader fr;
-	struct buf b = BUF_INIT;
-	int r;
+	int fd, r;
 
 	frame_reader_init(&fr, &s->conn);
 	if (m->recursive) {
@@ -708,10 +707,19 @@ receive_framed(struct session *s, const struct cam *m, const char *tmp,
 		}
 		return r;
 	}
-	r = frame_read_all(&fr, &b, (size_t)1 << 32);
-	if (r == 0)
-		r = write_file(tmp, b.data ? b.data : "", b.len, 0644);
-	buf_free(&b);
+	/* A flat object goes to its file as it comes, not through memory:
+	 * a client could send gigabytes. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd < 0) {
+		r = frx_seterr_errno("%s: cannot create", tmp);
+		if (frame_drain(&fr) < 0)
+			r = -1;
+		return r;
+	}
+	r = frame_read_to_fd(&fr, fd);
+	if (close(fd) < 0 && r == 0)
+		r = frx_seterr_errno("%s: cannot write", tmp);
 	return r;
 }
 

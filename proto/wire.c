@@ -317,29 +317,31 @@ frame_drain(struct frame_reader *fr)
 }
 
 int
-frame_read_all(struct frame_reader *fr, struct buf *b, size_t max)
+frame_read_to_fd(struct frame_reader *fr, int fd)
 {
+	unsigned char tmp[65536];
 	size_t k;
-	int r;
+	int r, failed = 0;
 
 	for (;;) {
 		if ((r = frame_next(fr)) < 0)
 			return -1;
 		if (r == 0)
-			return 0;
-		if (b->len + fr->left > max) {
-			frame_drain(fr);
-			return frx_seterr("protocol: framed data exceeds %zu "
-			    "bytes", max);
-		}
-		k = (size_t)fr->left;
-		buf_grow(b, k);
-		if (wire_read(fr->c, b->data + b->len, k) < 0)
+			break;
+		k = fr->left < sizeof(tmp) ? (size_t)fr->left : sizeof(tmp);
+		if (wire_read(fr->c, tmp, k) < 0)
 			return -1;
-		b->len += k;
-		b->data[b->len] = '\0';
-		fr->left = 0;
+		fr->left -= k;
+		/* After a failed write the rest is still read: the stream
+		 * stays in step for the error message. */
+		if (!failed && write_full(fd, tmp, k) < 0)
+			failed = errno ? errno : EIO;
 	}
+	if (failed) {
+		errno = failed;
+		return frx_seterr_errno("cannot write the upload");
+	}
+	return 0;
 }
 
 int

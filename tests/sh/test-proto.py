@@ -681,6 +681,28 @@ def test_nix(t, env):
             (path, info))
     t.check("NarFromPath of it is the NAR of the file",
             c.nar_from_path(path) == wc.nar_of_bytes(data))
+    # A flat upload goes to its file as it comes: 64 MiB through a
+    # session that stays far below that (its peak RSS, from /proc).
+    big = os.urandom(1 << 20) * 64
+    bpath, binfo = c.add_to_store("big.bin", "fixed:sha256", big)
+    t.check("AddToStore of a 64 MiB flat file: Nix's path",
+            bpath == wc.fixed_path(env.store, "big.bin", False, "sha256",
+                                   hashlib.sha256(big).digest()), bpath)
+    with open(bpath, "rb") as f:
+        t.check("... with its bytes", f.read() == big)
+    peaks = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/status" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if "\nPPid:\t%d\n" % env.proc.pid in st and \
+                st.startswith("Name:\tfrx-daemon"):
+            peaks.append(int(st.split("VmHWM:")[1].split()[0]))
+    t.check("... through a session that never held it (peak RSS %s kB)"
+            % peaks, peaks and max(peaks) < 32 * 1024, peaks)
+    del big
     d = Derivation("opaque", SYSTEM, "/bin/sh", ["-c", "echo x >$out"])
     d.fill_outputs(env.store)
     dp, _ = c.add_to_store("opaque.drv", "text:sha256", d.aterm().encode())
