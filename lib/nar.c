@@ -378,6 +378,7 @@ struct nar_reader {
 	uint64_t off;
 	int create;
 	int canonical;		/* make store objects (nar_restore_store) */
+	int chown_all;		/* ... and our group is not root's */
 	struct buf path;	/* current object, for messages */
 	unsigned char io[NAR_BUFSZ];
 };
@@ -487,15 +488,17 @@ r_contents(struct nar_reader *r, int fd, uint64_t len)
 }
 
 /*
- * For nar_restore_store: the top object gets the caller's owner even in
- * a set-group-ID directory (below it, the 0755 of each directory has
- * cleared that bit), and every object the store's time, 1 s after the
- * epoch, as canonicalise_tree gives them.
+ * For nar_restore_store, as root: every object root's.  The top one may
+ * have taken the group of a set-group-ID parent; below it the 0755 of
+ * each directory has cleared that bit, so objects get root's group
+ * unless the daemon runs with another (r->chown_all).  And every object
+ * gets the store's time, 1 s after the epoch, as canonicalise_tree
+ * gives them.
  */
 static int
-r_own(struct nar_reader *r, int fd)
+r_own(struct nar_reader *r, int fd, int top)
 {
-	if (!r->canonical || geteuid() != 0)
+	if (!r->canonical || geteuid() != 0 || (!top && !r->chown_all))
 		return 0;
 	return fchown(fd, 0, 0);
 }
@@ -541,7 +544,7 @@ r_regular(struct nar_reader *r, int dfd, const char *name)
 			    r->path.data);
 		/* Whatever the umask. */
 		if (fchmod(fd, mode) < 0 ||
-		    (dfd == AT_FDCWD && r_own(r, fd) < 0)) {
+		    r_own(r, fd, dfd == AT_FDCWD) < 0) {
 			frx_seterr_errno("%s: cannot set mode or owner",
 			    r->path.data);
 			close(fd);
@@ -577,7 +580,7 @@ r_symlink(struct nar_reader *r, int dfd, const char *name)
 	if (r->create && r->canonical) {
 		struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
 
-		if ((dfd == AT_FDCWD && geteuid() == 0 &&
+		if (((dfd == AT_FDCWD || r->chown_all) && geteuid() == 0 &&
 		    fchownat(dfd, name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0) ||
 		    utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 			return frx_seterr_errno("%s: cannot set owner or "
@@ -648,7 +651,7 @@ r_directory(struct nar_reader *r, int dfd, const char *name, int depth)
 		/* Writable while its entries are made; no set-group-ID
 		 * bit handed down from a parent. */
 		if (fchmod(fd, 0755) < 0 ||
-		    (dfd == AT_FDCWD && r_own(r, fd) < 0))
+		    r_own(r, fd, dfd == AT_FDCWD) < 0)
 			rc = frx_seterr_errno("%s: cannot set mode or owner",
 			    r->path.data);
 	}
@@ -729,6 +732,7 @@ restore(nar_source_fn src, void *ctx, const char *dest,
 	}
 	r->create = 1;
 	r->canonical = canonical;
+	r->chown_all = canonical && geteuid() == 0 && getegid() != 0;
 	r->hc = hash_ctx_new(HASH_SHA256);
 	buf_adds(&r->path, dest);
 	rc = r_nar(r, dest);

@@ -49,6 +49,12 @@ for t in "$B"/tests/test-*; do
 	[ -x "$t" ] || continue
 	run "$(basename "$t")" "$t"
 done
+# Store objects from a NAR must be root's also when the daemon runs
+# with another group: the NAR tests again, as root with group 35000.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null 2>&1; then
+	run "test-nar (group 35000)" setpriv --regid 35000 --clear-groups \
+	    "$B/tests/test-nar"
+fi
 for t in tests/sh/test-*.sh; do
 	[ -f "$t" ] || continue
 	run "$(basename "$t")" sh "$t"
