@@ -145,6 +145,20 @@ class Drvs:
 NO_ANSWER = "the client got no answer"
 
 
+def build_record(d, p):
+    """frx's build record of derivation p (op 0x4672), or the error."""
+    c = d.conn()
+    try:
+        c.w_u64(0x4672)
+        c.w_str(p)
+        c.process_stderr()
+        return c.r_str()
+    except (wc.DaemonError, EOFError) as e:
+        return str(e)
+    finally:
+        c.close()
+
+
 def build(c, items):
     """BuildPaths; None on success, else the error text."""
     try:
@@ -454,18 +468,9 @@ def test_limits(d, drvs):
           "without output (max-silent-time)" in err, err)
     check("... its output is not valid", not c.is_valid_path(out))
     c.close()
-    c = d.conn()
-    rec = None
-    try:
-        c.w_u64(0x4672)
-        c.w_str(p)
-        c.process_stderr()
-        rec = c.r_str()
-    except (wc.DaemonError, EOFError) as e:
-        rec = str(e)
+    rec = build_record(d, p)
     check("the build record says silent-timeout",
           rec is not None and "status=silent-timeout" in rec, rec)
-    c.close()
     limit = 100000
     c = d.conn(pairs={"max-log-size": str(limit)})
     p, out = drvs.make(c, "chatterbox", "yes 'a line nobody needs' | "
@@ -490,18 +495,9 @@ def test_limits(d, drvs):
     left = wait_no_uid_processes()
     check("... and the whole sandbox is gone", not left, left)
     c.close()
-    c = d.conn()
-    rec = None
-    try:
-        c.w_u64(0x4672)
-        c.w_str(p)
-        c.process_stderr()
-        rec = c.r_str()
-    except (wc.DaemonError, EOFError) as e:
-        rec = str(e)
+    rec = build_record(d, p)
     check("the build record says log-limit",
           rec is not None and "status=log-limit" in rec, rec)
-    c.close()
 
 
 def sandbox_roots(d):

@@ -152,6 +152,36 @@ test_dump_tree(void **state)
 	free(p);
 }
 
+/*
+ * Restore the vector NAR nar/<name> at dest (with nar_restore_store if
+ * store), leaving its bytes in in; the reported hash and size are those
+ * of the bytes, all of which were read.
+ */
+static void
+restore_vec(const char *name, const char *dest, int store, struct buf *in)
+{
+	struct nar_membuf m;
+	struct hash h, want;
+	uint64_t size;
+	char *rel = xasprintf("nar/%s", name);
+	int r;
+
+	buf_reset(in);
+	read_vec(rel, in);
+	m.p = (const unsigned char *)in->data;
+	m.len = in->len;
+	m.off = 0;
+	r = store ? nar_restore_store(nar_membuf_read, &m, dest, &h, &size) :
+	    nar_restore(nar_membuf_read, &m, dest, &h, &size);
+	if (r < 0)
+		fail_msg("%s: %s", rel, frx_errmsg());
+	assert_int_equal(size, in->len);
+	assert_int_equal(m.off, in->len);
+	hash_buf(HASH_SHA256, in->data, in->len, &want);
+	assert_memory_equal(h.d, want.d, 32);
+	free(rel);
+}
+
 /* Restore every vector NAR and dump it again: identical bytes. */
 static void
 test_restore_vectors(void **state)
@@ -159,34 +189,19 @@ test_restore_vectors(void **state)
 	static const char *const nars[] = { "hello.txt.nar", "exec.sh.nar",
 	    "empty.txt.nar", "symlink.nar", "tree.nar" };
 	struct buf in = BUF_INIT, out = BUF_INIT;
-	struct nar_membuf m;
-	struct hash h, want;
-	uint64_t size;
-	char *rel, *dest;
+	char *dest;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < 5; i++) {
-		rel = xasprintf("nar/%s", nars[i]);
 		dest = tpath("restored");
-		buf_reset(&in);
 		buf_reset(&out);
-		read_vec(rel, &in);
-		m.p = (const unsigned char *)in.data;
-		m.len = in.len;
-		m.off = 0;
-		if (nar_restore(nar_membuf_read, &m, dest, &h, &size) < 0)
-			fail_msg("%s: %s", rel, frx_errmsg());
-		assert_int_equal(size, in.len);
-		assert_int_equal(m.off, in.len);
-		hash_buf(HASH_SHA256, in.data, in.len, &want);
-		assert_memory_equal(h.d, want.d, 32);
+		restore_vec(nars[i], dest, 0, &in);
 		dump(dest, &out);
 		assert_int_equal(out.len, in.len);
 		assert_memory_equal(out.data, in.data, in.len);
 		assert_int_equal(remove_tree(dest), 0);
 		free(dest);
-		free(rel);
 	}
 	buf_free(&in);
 	buf_free(&out);
@@ -261,27 +276,14 @@ test_restore_store(void **state)
 	    "symlink.nar", "tree.nar" };
 	static const mode_t top[] = { 0444, 0555, 0, 0555 };
 	struct buf in = BUF_INIT, out = BUF_INIT;
-	struct nar_membuf m;
-	struct hash h, want;
-	uint64_t size;
-	char *dest, *rel, *p;
+	char *dest, *p;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < 4; i++) {
-		rel = xasprintf("nar/%s", nars[i]);
 		dest = tpath("store-object");
-		buf_reset(&in);
 		buf_reset(&out);
-		read_vec(rel, &in);
-		m.p = (const unsigned char *)in.data;
-		m.len = in.len;
-		m.off = 0;
-		if (nar_restore_store(nar_membuf_read, &m, dest, &h, &size) < 0)
-			fail_msg("%s: %s", rel, frx_errmsg());
-		assert_int_equal(size, in.len);
-		hash_buf(HASH_SHA256, in.data, in.len, &want);
-		assert_memory_equal(h.d, want.d, 32);
+		restore_vec(nars[i], dest, 1, &in);
 		check_store_object(dest, top[i]);
 		if (i == 3) {
 			static const char *const sub[] = { "a.txt", "sub",
@@ -300,7 +302,6 @@ test_restore_store(void **state)
 		assert_memory_equal(out.data, in.data, in.len);
 		assert_int_equal(remove_tree(dest), 0);
 		free(dest);
-		free(rel);
 	}
 	/* In a set-group-ID directory of another group (a store made so by
 	 * hand), the object is still root's, and its bit is not inherited. */
@@ -311,14 +312,7 @@ test_restore_store(void **state)
 		assert_int_equal(chown(dir, 0, 35000), 0);
 		assert_int_equal(chmod(dir, 02775), 0);
 		dest = xasprintf("%s/obj", dir);
-		buf_reset(&in);
-		read_vec("nar/tree.nar", &in);
-		m.p = (const unsigned char *)in.data;
-		m.len = in.len;
-		m.off = 0;
-		if (nar_restore_store(nar_membuf_read, &m, dest, NULL,
-		    NULL) < 0)
-			fail_msg("sgid: %s", frx_errmsg());
+		restore_vec("tree.nar", dest, 1, &in);
 		check_store_object(dest, 0555);
 		p = xasprintf("%s/sub", dest);
 		check_store_object(p, 0555);
