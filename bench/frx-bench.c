@@ -143,7 +143,7 @@ quiet(void *ctx, const char *line)
 static void
 connect_to(struct client *cl, const char *sock, int jobs)
 {
-	struct client_options o = { 0, 0, jobs, 0, 0, 0 };
+	struct client_options o = { 0, 0, jobs, 0, 0, 0, 0 };
 
 	if (client_open(cl, sock, &o) < 0)
 		die(sock);

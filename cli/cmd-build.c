@@ -2,6 +2,7 @@
  * cmd-build.c: `frx build' and `frx eval', the two commands that start
  * from a package file.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,21 @@ seconds(const char *opt, const char *arg)
 	return (int)v;
 }
 
+static unsigned long long
+bytes(const char *opt, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end != '\0' || errno) {
+		cli_warn("%s: %s: not a number of bytes", opt, arg);
+		exit(EXIT_USAGE);
+	}
+	return v;
+}
+
 static void
 build_usage(const char *cmd)
 {
@@ -39,7 +55,8 @@ build_usage(const char *cmd)
 	else
 		fputs("usage: frx build -f FILE [--record OUT] "
 		    "[--keep-failed] [--timeout S]\n"
-		    "                 [--max-silent-time S] [-n|--dry-run]\n",
+		    "                 [--max-silent-time S] [--max-log-size BYTES] "
+		    "[-n|--dry-run]\n",
 		    stderr);
 	exit(EXIT_USAGE);
 }
@@ -53,6 +70,7 @@ parse_build_args(int argc, char **argv, struct build_args *a)
 		{ "keep-failed", no_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "max-silent-time", required_argument, NULL, 's' },
+		{ "max-log-size", required_argument, NULL, 'L' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "paths", no_argument, NULL, 'p' },
 		{ "source", no_argument, NULL, 'S' },
@@ -74,6 +92,9 @@ parse_build_args(int argc, char **argv, struct build_args *a)
 		case 't': a->opts.timeout = seconds("--timeout", optarg); break;
 		case 's':
 			a->opts.max_silent_time = seconds("--max-silent-time",
+			    optarg);
+			break;
+		case 'L': a->opts.max_log_size = bytes("--max-log-size",
 			    optarg);
 			break;
 		case 'n': a->dry_run = 1; break;

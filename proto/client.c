@@ -189,7 +189,7 @@ static int
 set_options(struct client *cl, const struct client_options *o)
 {
 	struct conn *c = &cl->conn;
-	struct client_options def = { 0, 3, 0, 0, 0, 0 };
+	struct client_options def = { 0, 3, 0, 0, 0, 0, 0 };
 	char num[32];
 	int npairs = 0;
 
@@ -209,13 +209,18 @@ set_options(struct client *cl, const struct client_options *o)
 	    wire_write_u64(c, o->cores) < 0 ||
 	    wire_write_u64(c, 0) < 0)		/* no substitutes */
 		return -1;
-	if (o->timeout > 0)
-		npairs = 1;
+	npairs = (o->timeout > 0) + (o->max_log_size > 0);
 	if (wire_write_u64(c, npairs) < 0)
 		return -1;
 	if (o->timeout > 0) {
 		snprintf(num, sizeof(num), "%d", o->timeout);
 		if (wire_write_cstring(c, "timeout") < 0 ||
+		    wire_write_cstring(c, num) < 0)
+			return -1;
+	}
+	if (o->max_log_size > 0) {
+		snprintf(num, sizeof(num), "%llu", o->max_log_size);
+		if (wire_write_cstring(c, "max-log-size") < 0 ||
 		    wire_write_cstring(c, num) < 0)
 			return -1;
 	}

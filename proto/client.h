@@ -30,6 +30,7 @@ struct client_options {
 	int max_silent_time;		/* seconds, 0 = none */
 	int timeout;			/* seconds, 0 = none */
 	int cores;
+	unsigned long long max_log_size;	/* bytes, 0 = none */
 };
 
 /* Connect, handshake and send SetOptions. */

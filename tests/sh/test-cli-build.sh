@@ -112,6 +112,7 @@ EOF
 }
 toy_scm '"--enable-toy"' > toy.scm
 toy_scm '"--fail"' > toy-fail.scm
+toy_scm '"--enable-toy" "--chatty"' > toy-chatty.scm
 
 "$FRX" eval -f toy.scm --paths > paths 2> err
 check "eval the toy package" [ $? -eq 0 ]
@@ -154,12 +155,21 @@ check "a failing build exits 1 (got $st)" [ $st -eq 1 ]
 check "the failure names the phase" grep -q 'phase configure failed' fail.log
 check "nothing on stdout for a failed build" [ ! -s failout ]
 
+"$FRX" build --max-log-size 200 -f toy-chatty.scm > chattyout 2> chatty.log
+st=$?
+check "a build whose log passes --max-log-size exits 1 (got $st)" [ $st -eq 1 ]
+check "... and the error names the limit" \
+    grep -q 'its log passed 200 bytes (max-log-size)' chatty.log
+"$FRX" build --max-log-size 20k -f toy.scm > /dev/null 2>> err
+st=$?
+check "--max-log-size takes only a number of bytes (got $st)" [ $st -eq 2 ]
+
 "$FRX" --socket "$tmp/no-such-socket" build -f toy.scm > /dev/null 2>&1
 st=$?
 check "an unreachable daemon exits 3 (got $st)" [ $st -eq 3 ]
 
 if [ $failed -ne 0 ]; then
-	for f in err build.log fail.log daemon.log; do
+	for f in err build.log fail.log chatty.log daemon.log; do
 		[ -s "$f" ] && sed "s/^/# $f: /" "$f" | tail -n 40
 	done
 fi
