@@ -453,6 +453,14 @@ r_str(struct nar_reader *r, char *s, size_t max, size_t *lenp)
 	return 0;
 }
 
+/* A token read with its length is want: same length, same bytes (no
+ * NUL inside it may pass for its end). */
+static int
+is_tok(const char *tok, size_t len, const char *want)
+{
+	return len == strlen(want) && memcmp(tok, want, len) == 0;
+}
+
 static int
 r_expect(struct nar_reader *r, const char *tok)
 {
@@ -461,7 +469,7 @@ r_expect(struct nar_reader *r, const char *tok)
 
 	if (r_str(r, s, NAR_TOKEN_MAX, &len) < 0)
 		return -1;
-	if (len != strlen(tok) || memcmp(s, tok, len) != 0) {
+	if (!is_tok(s, len, tok)) {
 		snprintf(what, sizeof(what), "expected \"%s\"", tok);
 		return r_err(r, what);
 	}
@@ -516,20 +524,21 @@ r_regular(struct nar_reader *r, int dfd, const char *name)
 {
 	char tok[NAR_TOKEN_MAX + 1];
 	uint64_t len;
+	size_t tlen;
 	int exec = 0, fd = -1, rc;
 
-	if (r_str(r, tok, NAR_TOKEN_MAX, NULL) < 0)
+	if (r_str(r, tok, NAR_TOKEN_MAX, &tlen) < 0)
 		return -1;
-	if (strcmp(tok, "executable") == 0) {
-		if (r_str(r, tok, NAR_TOKEN_MAX, NULL) < 0)
+	if (is_tok(tok, tlen, "executable")) {
+		if (r_str(r, tok, NAR_TOKEN_MAX, &tlen) < 0)
 			return -1;
-		if (tok[0] != '\0')
+		if (tlen != 0)
 			return r_err(r, "bad executable marker");
 		exec = 1;
-		if (r_str(r, tok, NAR_TOKEN_MAX, NULL) < 0)
+		if (r_str(r, tok, NAR_TOKEN_MAX, &tlen) < 0)
 			return -1;
 	}
-	if (strcmp(tok, "contents") != 0)
+	if (!is_tok(tok, tlen, "contents"))
 		return r_err(r, "expected \"contents\"");
 	if (r->create) {
 		/* A store object is read-only from the start: the mode
@@ -637,6 +646,7 @@ r_directory(struct nar_reader *r, int dfd, const char *name, int depth)
 {
 	char prev[NAR_NAME_MAX + 1] = "";
 	char tok[NAR_TOKEN_MAX + 1];
+	size_t tlen;
 	int fd = -1, rc = 0;
 
 	if (r->create) {
@@ -656,10 +666,10 @@ r_directory(struct nar_reader *r, int dfd, const char *name, int depth)
 			    r->path.data);
 	}
 	while (rc == 0) {
-		rc = r_str(r, tok, NAR_TOKEN_MAX, NULL);
-		if (rc < 0 || strcmp(tok, ")") == 0)
+		rc = r_str(r, tok, NAR_TOKEN_MAX, &tlen);
+		if (rc < 0 || is_tok(tok, tlen, ")"))
 			break;
-		if (strcmp(tok, "entry") != 0)
+		if (!is_tok(tok, tlen, "entry"))
 			rc = r_err(r, "expected \"entry\" or \")\"");
 		else
 			rc = r_entry(r, fd, prev, depth);
@@ -678,16 +688,18 @@ r_node(struct nar_reader *r, int dfd, const char *name, int depth)
 {
 	char tok[NAR_TOKEN_MAX + 1];
 
+	size_t tlen;
+
 	if (depth > NAR_DEPTH_MAX)
 		return r_err(r, "directories nested too deeply");
 	if (r_expect(r, "(") < 0 || r_expect(r, "type") < 0 ||
-	    r_str(r, tok, NAR_TOKEN_MAX, NULL) < 0)
+	    r_str(r, tok, NAR_TOKEN_MAX, &tlen) < 0)
 		return -1;
-	if (strcmp(tok, "regular") == 0)
+	if (is_tok(tok, tlen, "regular"))
 		return r_regular(r, dfd, name);
-	if (strcmp(tok, "symlink") == 0)
+	if (is_tok(tok, tlen, "symlink"))
 		return r_symlink(r, dfd, name);
-	if (strcmp(tok, "directory") == 0)
+	if (is_tok(tok, tlen, "directory"))
 		return r_directory(r, dfd, name, depth);
 	return r_err(r, "unknown node type");
 }

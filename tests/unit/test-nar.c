@@ -586,6 +586,56 @@ test_reject_tokens(void **state)
 	buf_free(&b);
 }
 
+/*
+ * A token with NULs inside its length is not the token: it would pass a
+ * comparison up to the first NUL, and a NAR that no tree dumps to would
+ * get its hash registered for the tree it restores to.  Each case is the
+ * empty file's NAR with one token so spelt.
+ */
+static void
+test_reject_nul_tokens(void **state)
+{
+	static const struct {
+		const char *t;
+		size_t n;
+		const char *why;
+	} bad[] = {
+		{ "regular\0", 8, "unknown node type" },
+		{ "contents\0\0", 10, "expected \"contents\"" },
+		{ "executable\0", 11, "expected \"contents\"" },
+		{ "\0\0\0", 3, "bad executable marker" },
+		{ ")\0", 2, "expected \")\"" },
+	};
+	struct buf b = BUF_INIT;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		buf_reset(&b);
+		toks(&b, "nix-archive-1|(|type");
+		tok(&b, i == 0 ? bad[i].t : "regular", i == 0 ? bad[i].n : 7);
+		if (i == 2 || i == 3) {
+			tok(&b, i == 2 ? bad[i].t : "executable",
+			    i == 2 ? bad[i].n : 10);
+			tok(&b, i == 3 ? bad[i].t : "", i == 3 ? bad[i].n : 0);
+		}
+		tok(&b, i == 1 ? bad[i].t : "contents", i == 1 ? bad[i].n : 8);
+		tok(&b, "", 0);
+		tok(&b, i == 4 ? bad[i].t : ")", i == 4 ? bad[i].n : 1);
+		assert_rejected(&b, bad[i].why);
+	}
+	/* And in a directory: "entry" and its closing ")". */
+	buf_reset(&b);
+	toks(&b, "nix-archive-1|(|type|directory");
+	tok(&b, "entry\0", 6);
+	assert_rejected(&b, "expected \"entry\" or \")\"");
+	buf_reset(&b);
+	toks(&b, "nix-archive-1|(|type|directory");
+	tok(&b, ")\0\0", 3);
+	assert_rejected(&b, "expected \"entry\" or \")\"");
+	buf_free(&b);
+}
+
 static void
 test_reject_padding(void **state)
 {
@@ -694,6 +744,7 @@ main(void)
 		cmocka_unit_test(test_skip_copies),
 		cmocka_unit_test(test_reject_names),
 		cmocka_unit_test(test_reject_tokens),
+		cmocka_unit_test(test_reject_nul_tokens),
 		cmocka_unit_test(test_reject_padding),
 		cmocka_unit_test(test_reject_long_strings),
 		cmocka_unit_test(test_reject_truncated),
