@@ -71,7 +71,7 @@ parse_bytes(const char *opt, const char *s)
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || *s == '-') {
+	if (*s < '0' || *s > '9' || errno || *end) {
 		fprintf(stderr, "frx-daemon: %s: %s is not a number of bytes\n",
 		    opt, s);
 		exit(100);

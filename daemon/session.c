@@ -429,7 +429,9 @@ set_option_pair(struct session *s, const char *key, const char *val)
 	    !strcmp(key, "build-max-silent-time"))
 		s->max_silent = client_limit(s, cfg.max_silent,
 		    parse_seconds(val));
-	else if (!strcmp(key, "max-log-size"))
+	else if (!strcmp(key, "max-build-log-size") ||
+	    !strcmp(key, "build-max-log-size") ||
+	    !strcmp(key, "max-log-size"))
 		s->max_log = client_bytes(s, cfg.max_log, parse_seconds(val));
 }
 
@@ -555,9 +557,17 @@ int
 check_drv_file(struct session *s, const char *path, const char *file)
 {
 	struct buf b = BUF_INIT;
+	struct stat st;
 	struct drv d;
 	int r;
 
+	/* Read whole to be parsed: no larger than a string of the
+	 * protocol may be (AddTextToStore's bound), whatever way it came. */
+	if (lstat(file, &st) < 0)
+		return frx_seterr_errno("cannot add derivation '%s'", path);
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)WIRE_STRING_MAX)
+		return frx_seterr("cannot add derivation '%s': not a regular "
+		    "file of at most %u bytes", path, WIRE_STRING_MAX);
 	if (read_file(file, &b) < 0)
 		return frx_preferr("cannot add derivation '%s'", path);
 	drv_init(&d);

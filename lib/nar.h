@@ -51,9 +51,9 @@ int nar_restore(nar_source_fn src, void *ctx, const char *dest,
  * nar_restore, making a store object as canonicalise_tree would leave
  * it, in the one pass: files 0444 (0555 if executable), directories
  * 0555 once their entries are in, every time 1 s after the epoch, and,
- * when run as root, the top object root's (below it everything is the
- * caller's).  Saves the second walk over the tree; a NAR holds nothing
- * else that canonicalise_tree would refuse.
+ * when run as root, every object root's (the top one even in a
+ * set-group-ID directory).  Saves the second walk over the tree; a NAR
+ * holds nothing else that canonicalise_tree would refuse.
  */
 int nar_restore_store(nar_source_fn src, void *ctx, const char *dest,
     struct hash *hash_out, uint64_t *size_out);

@@ -220,7 +220,7 @@ set_options(struct client *cl, const struct client_options *o)
 	}
 	if (o->max_log_size > 0) {
 		snprintf(num, sizeof(num), "%llu", o->max_log_size);
-		if (wire_write_cstring(c, "max-log-size") < 0 ||
+		if (wire_write_cstring(c, "max-build-log-size") < 0 ||
 		    wire_write_cstring(c, num) < 0)
 			return -1;
 	}

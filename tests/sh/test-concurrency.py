@@ -472,7 +472,7 @@ def test_limits(d, drvs):
     check("the build record says silent-timeout",
           rec is not None and "status=silent-timeout" in rec, rec)
     limit = 100000
-    c = d.conn(pairs={"max-log-size": str(limit)})
+    c = d.conn(pairs={"max-build-log-size": str(limit)})
     p, out = drvs.make(c, "chatterbox", "yes 'a line nobody needs' | "
                        "head -c 50000000; echo done > $out")
     t0 = time.time()

@@ -259,6 +259,23 @@ check "the failed output is not valid (nix-store --check-validity)" \
 check "the failed output is not valid (frx path-info)" frx_invalid "$FOUT"
 check "the failed output is not in the store" [ ! -e "$FOUT" ]
 
+# Nix's own name for the log limit, as nix-store sends it.
+cat >"$T/work/chatty.nix" <<'EOF'
+derivation {
+  name = "chatty";
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  args = [ "-c" "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done; echo x > $out" ];
+}
+EOF
+run chatty_inst nix-instantiate chatty.nix
+CDRV=$(out chatty_inst)
+run chatty nix-store --realise "$CDRV" --option max-build-log-size 1000
+check "--option max-build-log-size 1000: the chatty build fails" \
+    sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ]"
+check "... and the client says the log passed 1000 bytes" \
+    contains chatty.err "its log passed 1000 bytes (max-log-size)"
+
 # ---------------------------------------------------------------------
 # 4. Queries
 

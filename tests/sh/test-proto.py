@@ -702,6 +702,12 @@ def test_nix(t, env):
             peaks.append(int(st.split("VmHWM:")[1].split()[0]))
     t.check("... through a session that never held it (peak RSS %s kB)"
             % peaks, peaks and max(peaks) < 32 * 1024, peaks)
+    # A .drv is read whole to be parsed: one larger than a protocol
+    # string (64 MiB) is refused before that.
+    big += b"x" * (1 << 20)
+    t.error("AddToStore of a 65 MiB .drv is refused",
+            lambda: c.add_to_store("big.drv", "text:sha256", big),
+            "big.drv", "of at most 67108864 bytes")
     del big
     d = Derivation("opaque", SYSTEM, "/bin/sh", ["-c", "echo x >$out"])
     d.fill_outputs(env.store)
