@@ -815,16 +815,22 @@ op_add_to_store_old(struct session *s)
 	r = -1;
 	if (hash_algo_parse(fixed ? algo : "sha256", &m.algo) < 0)
 		goto out;
-	/* A flat object travels as the NAR of one file: its contents. */
+	/* A flat object travels as the NAR of one file: its contents, and
+	 * only those (as in Nix, an executable flag is dropped; the NAR
+	 * that came is then not the object's). */
 	if (!m.recursive) {
 		if (lstat(tmp, &st) < 0 || !S_ISREG(st.st_mode)) {
 			frx_seterr("%s: flat import of something that is not "
 			    "a regular file", name);
 			goto out;
 		}
+		if ((st.st_mode & 0111) && chmod(tmp, 0444) < 0) {
+			frx_seterr_errno("%s: chmod", tmp);
+			goto out;
+		}
 	}
-	/* Flat or not, what came is the NAR of the object. */
-	if (add_ca_object(s, name, &m, &none, tmp, &nar, &path) < 0)
+	if (add_ca_object(s, name, &m, &none, tmp,
+	    !m.recursive && (st.st_mode & 0111) ? NULL : &nar, &path) < 0)
 		goto out;
 	if (work_done(s) == 0 && wire_write_cstring(&s->conn, path) == 0)
 		r = 0;

@@ -514,6 +514,23 @@ def guix_sources(t, env, c):
             flat == want, flat)
     with open(flat, "rb") as f:
         t.check("... holding the file's contents", f.read() == data)
+    # The NAR of an executable file, flat: only its contents count (Nix
+    # drops the flag), so the object is 0444 and its NAR is the plain one.
+    edata = b"#!/bin/sh\nflat but executable\n"
+    eflat = c.add_to_store_old("eflat.sh", wc.nar_of_bytes(edata, True),
+                               recursive=False)
+    t.check("AddToStore old layout (flat) of an executable file: the "
+            "fixed path of its contents",
+            eflat == wc.fixed_path(env.store, "eflat.sh", False, "sha256",
+                                   hashlib.sha256(edata).digest()), eflat)
+    t.check("... a 0444 file, whose NAR is that of plain contents",
+            os.stat(eflat).st_mode & 0o7777 == 0o444 and
+            c.nar_from_path(eflat) == wc.nar_of_bytes(edata),
+            oct(os.stat(eflat).st_mode))
+    info = c.query_path_info(eflat)
+    t.check("... and registered with that NAR's hash",
+            info is not None and hashlib.sha256(
+                wc.nar_of_bytes(edata)).hexdigest() in info["hash"], info)
     t.error("AddToStore old layout, flat import of a directory: error",
             lambda: c.add_to_store_old("notflat", nar, recursive=False),
             "notflat", "regular file")
