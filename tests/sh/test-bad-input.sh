@@ -275,6 +275,15 @@ check "a store under /tmp is refused, with the reason" \
     sh -c "test $rc -eq 111 && grep -q 'overlaps /tmp' '$T/tmpstore.err' &&
         ! test -e /tmp/frx-store-$$"
 
+for v in ' -1' 1k ''; do
+	"$B/frx-daemon" --max-log-size "$v" --state-dir "$T/other" \
+	    --socket "$T/other.sock" >/dev/null 2>"$T/maxlog.err"
+	rc=$?
+	check "--max-log-size '$v' is refused, with the reason" \
+	    sh -c "test $rc -eq 100 &&
+	        grep -q -- \"--max-log-size: $v is not a number of bytes\" '$T/maxlog.err'"
+done
+
 check "after everything: store consistent, no mount, no process" store_clean
 check "the daemon is still running" kill -0 "$daemon_pid"
 
