@@ -2,7 +2,6 @@
  * cmd-build.c: `frx build' and `frx eval', the two commands that start
  * from a package file.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +34,9 @@ seconds(const char *opt, const char *arg)
 static unsigned long long
 bytes(const char *opt, const char *arg)
 {
-	char *end;
 	unsigned long long v;
 
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (*arg < '0' || *arg > '9' || *end != '\0' || errno) {
+	if (parse_decimal(arg, &v) < 0) {
 		cli_warn("%s: %s: not a number of bytes", opt, arg);
 		exit(EXIT_USAGE);
 	}

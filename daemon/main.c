@@ -67,11 +67,8 @@ static unsigned long long
 parse_bytes(const char *opt, const char *s)
 {
 	unsigned long long v;
-	char *end;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*s < '0' || *s > '9' || errno || *end) {
+	if (parse_decimal(s, &v) < 0) {
 		fprintf(stderr, "frx-daemon: %s: %s is not a number of bytes\n",
 		    opt, s);
 		exit(100);

@@ -411,13 +411,8 @@ static uint64_t
 parse_seconds(const char *v)
 {
 	unsigned long long n;
-	char *end;
 
-	if (*v < '0' || *v > '9')
-		return 0;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	return errno || *end ? 0 : n;
+	return parse_decimal(v, &n) < 0 ? 0 : n;
 }
 
 static void
@@ -789,7 +784,7 @@ op_add_to_store_old(struct session *s)
 	struct strv none = STRV_INIT;
 	char *name = NULL, *algo = NULL, *tmp = NULL, *path = NULL;
 	uint64_t fixed, recursive;
-	struct nar_seen nar;
+	struct nar_seen nar, *seen = &nar;
 	struct cam m;
 	struct stat st;
 	int r = ARGS_FAILED;
@@ -824,13 +819,15 @@ op_add_to_store_old(struct session *s)
 			    "a regular file", name);
 			goto out;
 		}
-		if ((st.st_mode & 0111) && chmod(tmp, 0444) < 0) {
-			frx_seterr_errno("%s: chmod", tmp);
-			goto out;
+		if (st.st_mode & 0111) {
+			if (chmod(tmp, 0444) < 0) {
+				frx_seterr_errno("%s: chmod", tmp);
+				goto out;
+			}
+			seen = NULL;
 		}
 	}
-	if (add_ca_object(s, name, &m, &none, tmp,
-	    !m.recursive && (st.st_mode & 0111) ? NULL : &nar, &path) < 0)
+	if (add_ca_object(s, name, &m, &none, tmp, seen, &path) < 0)
 		goto out;
 	if (work_done(s) == 0 && wire_write_cstring(&s->conn, path) == 0)
 		r = 0;

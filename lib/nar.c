@@ -378,7 +378,7 @@ struct nar_reader {
 	uint64_t off;
 	int create;
 	int canonical;		/* make store objects (nar_restore_store) */
-	int chown_all;		/* ... and our group is not root's */
+	int chown;		/* ... as root: 1 the top object, 2 all */
 	struct buf path;	/* current object, for messages */
 	unsigned char io[NAR_BUFSZ];
 };
@@ -499,24 +499,28 @@ r_contents(struct nar_reader *r, int fd, uint64_t len)
  * For nar_restore_store, as root: every object root's.  The top one may
  * have taken the group of a set-group-ID parent; below it the 0755 of
  * each directory has cleared that bit, so objects get root's group
- * unless the daemon runs with another (r->chown_all).  And every object
+ * unless the daemon runs with another (r->chown 2).  And every object
  * gets the store's time, 1 s after the epoch, as canonicalise_tree
  * gives them.
  */
+static const struct timespec store_times[2] = { { 1, 0 }, { 1, 0 } };
+
+static int
+r_chowns(const struct nar_reader *r, int top)
+{
+	return r->chown == 2 || (r->chown == 1 && top);
+}
+
 static int
 r_own(struct nar_reader *r, int fd, int top)
 {
-	if (!r->canonical || geteuid() != 0 || (!top && !r->chown_all))
-		return 0;
-	return fchown(fd, 0, 0);
+	return r_chowns(r, top) ? fchown(fd, 0, 0) : 0;
 }
 
 static int
 r_stamp(struct nar_reader *r, int fd)
 {
-	struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
-
-	return r->canonical ? futimens(fd, ts) : 0;
+	return r->canonical ? futimens(fd, store_times) : 0;
 }
 
 static int
@@ -586,15 +590,12 @@ r_symlink(struct nar_reader *r, int dfd, const char *name)
 	if (r->create && symlinkat(target, dfd, name) < 0)
 		return frx_seterr_errno("%s: cannot create symlink",
 		    r->path.data);
-	if (r->create && r->canonical) {
-		struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
-
-		if (((dfd == AT_FDCWD || r->chown_all) && geteuid() == 0 &&
-		    fchownat(dfd, name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0) ||
-		    utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-			return frx_seterr_errno("%s: cannot set owner or "
-			    "times", r->path.data);
-	}
+	if (r->create && r->canonical &&
+	    ((r_chowns(r, dfd == AT_FDCWD) &&
+	    fchownat(dfd, name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0) ||
+	    utimensat(dfd, name, store_times, AT_SYMLINK_NOFOLLOW) < 0))
+		return frx_seterr_errno("%s: cannot set owner or times",
+		    r->path.data);
 	return r_expect(r, ")");
 }
 
@@ -687,7 +688,6 @@ static int
 r_node(struct nar_reader *r, int dfd, const char *name, int depth)
 {
 	char tok[NAR_TOKEN_MAX + 1];
-
 	size_t tlen;
 
 	if (depth > NAR_DEPTH_MAX)
@@ -744,7 +744,8 @@ restore(nar_source_fn src, void *ctx, const char *dest,
 	}
 	r->create = 1;
 	r->canonical = canonical;
-	r->chown_all = canonical && geteuid() == 0 && getegid() != 0;
+	if (canonical && geteuid() == 0)
+		r->chown = getegid() != 0 ? 2 : 1;
 	r->hc = hash_ctx_new(HASH_SHA256);
 	buf_adds(&r->path, dest);
 	rc = r_nar(r, dest);

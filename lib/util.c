@@ -407,6 +407,22 @@ write_file(const char *path, const void *p, size_t n, mode_t mode)
 }
 
 int
+parse_decimal(const char *s, unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
 mkdirs(const char *path, mode_t mode)
 {
 	struct stat st;

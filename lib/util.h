@@ -80,6 +80,10 @@ int read_file(const char *path, struct buf *b);
 /* Write a file atomically-enough for our use (O_CREAT|O_TRUNC). */
 int write_file(const char *path, const void *p, size_t n, mode_t mode);
 
+/* A plain decimal number: digits only (no sign, space or suffix), in
+ * range.  0, or -1 for anything else (no message). */
+int parse_decimal(const char *s, unsigned long long *out);
+
 /* mkdir -p.  Existing directories are fine. */
 int mkdirs(const char *path, mode_t mode);
 /* rm -rf that never follows symlinks and never crosses into another

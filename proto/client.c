@@ -419,27 +419,33 @@ send_nar(struct client *cl, void *ctx)
 	return nar_dump(((struct upload *)ctx)->file, hashed_write, ctx);
 }
 
+/* The file's bytes, read and sent 32 KiB at a time, as send_mem sends. */
 static int
 send_flat(struct client *cl, void *ctx)
 {
 	struct upload *u = ctx;
-	struct buf b = BUF_INIT;
+	char chunk[32768];
 	struct stat st;
-	size_t off, k;
-	int r = 0;
+	ssize_t n;
+	int fd, r = 0;
 
 	/* Flat ingestion reads one regular file; refuse anything else. */
-	if (lstat(u->file, &st) < 0)
-		return frx_seterr_errno("%s", u->file);
-	if (!S_ISREG(st.st_mode))
+	fd = open(u->file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP)	/* a symlink */
 		return frx_seterr("%s: not a regular file", u->file);
-	if (read_file(u->file, &b) < 0)
-		return -1;
-	for (off = 0; r == 0 && off < b.len; off += k) {
-		k = b.len - off < 32768 ? b.len - off : 32768;
-		r = hashed_write(u, b.data + off, k);
+	if (fd < 0)
+		return frx_seterr_errno("%s", u->file);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return frx_seterr("%s: not a regular file", u->file);
 	}
-	buf_free(&b);
+	while (r == 0 && (n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		r = n < 0 ? frx_seterr_errno("%s: cannot read", u->file) :
+		    hashed_write(u, chunk, (size_t)n);
+	}
+	close(fd);
 	return r;
 }
 

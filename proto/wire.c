@@ -300,20 +300,7 @@ frame_read(void *ctx, void *p, size_t n)
 int
 frame_drain(struct frame_reader *fr)
 {
-	unsigned char tmp[8192];
-	size_t k;
-	int r;
-
-	for (;;) {
-		if ((r = frame_next(fr)) < 0)
-			return -1;
-		if (r == 0)
-			return 0;
-		k = fr->left < sizeof(tmp) ? (size_t)fr->left : sizeof(tmp);
-		if (wire_read(fr->c, tmp, k) < 0)
-			return -1;
-		fr->left -= k;
-	}
+	return frame_read_to_fd(fr, -1);
 }
 
 int
@@ -334,7 +321,7 @@ frame_read_to_fd(struct frame_reader *fr, int fd)
 		fr->left -= k;
 		/* After a failed write the rest is still read: the stream
 		 * stays in step for the error message. */
-		if (!failed && write_full(fd, tmp, k) < 0)
+		if (fd >= 0 && !failed && write_full(fd, tmp, k) < 0)
 			failed = errno ? errno : EIO;
 	}
 	if (failed) {

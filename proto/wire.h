@@ -127,8 +127,9 @@ void frame_reader_init(struct frame_reader *fr, struct conn *c);
 int frame_read(void *ctx, void *p, size_t n);
 /* Read everything up to the end marker (discarding). */
 int frame_drain(struct frame_reader *fr);
-/* Read everything into fd, 64 KiB at a time; a write error is reported
- * once the stream has been read to its end. */
+/* Read everything into fd (-1: discard, as frame_drain), 64 KiB at a
+ * time; a write error is reported once the stream has been read to its
+ * end. */
 int frame_read_to_fd(struct frame_reader *fr, int fd);
 /* Writer: nar_sink_fn-compatible.  frame_write_end sends the 0 frame. */
 int frame_write(void *ctx, const void *p, size_t n);
