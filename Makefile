@@ -43,6 +43,11 @@ BZ2_LIBS = -lbz2
 ALL_CFLAGS = $(WARN) $(OSDEFS) $(CFLAGS) $(PTHREAD) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) \
 	-DFRX_DATADIR='"$(DATADIR)"' -DFRX_BINDIR='"$(BINDIR)"'
 
+# The daemon binds every symbol at start (and keeps its relocations
+# read-only): its sessions, runners and sandbox processes are forks, and
+# each would otherwise resolve the same symbols again on first use.
+DAEMON_LDFLAGS = -Wl,-z,relro,-z,now
+
 B = build
 LIB_SRC = $(wildcard lib/*.c) $(wildcard proto/*.c)
 SANDBOX_SRC = sandbox/plan.c sandbox/backend.c $(SANDBOX_OS)
@@ -83,7 +88,7 @@ $(B)/libsandbox.a: $(SANDBOX_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/frx-daemon: $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a
-	$(CC) $(CFLAGS) $(PTHREAD) -o $@ $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a \
+	$(CC) $(CFLAGS) $(PTHREAD) $(DAEMON_LDFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(B)/libsandbox.a $(B)/libfrx.a \
 		$(DL_LIBS) $(BZ2_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS) $(OSLIBS)
 
 $(B)/frx: $(CLI_OBJ) $(B)/libfrx.a

@@ -2,14 +2,16 @@
  * compat.c: the daemon's only kernel-specific code, kept small.
  *
  * Linux: a private mount namespace with a tmpfs for the sandbox roots,
- * and process start times from /proc.  Elsewhere: the roots stay on disk
- * and a process is alive while kill(pid, 0) says so.
+ * process start times from /proc, and a fork whose child is its
+ * parent's sibling.  Elsewhere: the roots stay on disk, a process is
+ * alive while kill(pid, 0) says so, and sessions fork their runners.
  */
 #ifdef __linux__
-#define _GNU_SOURCE	/* unshare */
+#define _GNU_SOURCE	/* unshare, CLONE_PARENT */
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -111,7 +113,36 @@ compat_set_name(const char *name)
 	(void)prctl(PR_SET_NAME, name, 0, 0, 0);	/* cosmetic */
 }
 
+/*
+ * fork(2), but the child is the caller's parent's child (CLONE_PARENT).
+ * glibc has no wrapper for that, and its fork does more in the child
+ * than the raw system call: it runs the atfork handlers, resets the
+ * robust mutex list and records the new thread id in the thread
+ * descriptor.  The launcher's child needs none of it: the launcher is
+ * single-threaded and forks from its loop, with no lock held, and
+ * nothing in the runner uses robust or process-shared mutexes (glibc
+ * 2.34 and later take the thread id from the kernel for raise and
+ * abort).
+ */
+const int compat_can_fork_as_sibling = 1;
+
+pid_t
+compat_fork_as_sibling(void)
+{
+	return (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL,
+	    NULL, NULL);
+}
+
 #else
+
+const int compat_can_fork_as_sibling = 0;
+
+pid_t
+compat_fork_as_sibling(void)
+{
+	errno = ENOSYS;
+	return -1;
+}
 
 int
 compat_die_with_parent(int sig)

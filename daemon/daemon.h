@@ -5,8 +5,9 @@
  * process per client, as Nix and Guix do, so that a parser bug or a crash
  * ends one session and never the daemon.  A session runs the builds its
  * client asks for itself, several at once (build.c schedules them, job.c
- * runs one); the sessions share no memory and coordinate through fcntl
- * locks under the state directory:
+ * runs one, each in a runner process that the session's launcher forks
+ * for it, launcher.c); the sessions share no memory and coordinate
+ * through fcntl locks under the state directory:
  *
  *   <state>/locks/paths     one byte per store path being built or added
  *                           (offset from its hash part); held by the
@@ -269,6 +270,9 @@ int store_has_waiters(const char *path);
 /* A session process starts (its runners' temporary names carry its
  * pid) and ends (release what it held in the store). */
 void store_session_begin(void);
+/* The same for a process working for the session (its runner
+ * launcher, see launcher.c): staged names carry the owner's pid. */
+void store_session_owner(pid_t owner);
 void store_session_end(void);
 
 /* users.c: the build-user pool. */
@@ -289,6 +293,12 @@ void users_release(struct build_user *u);
  * builder ever runs as a stand-in. */
 void users_stand_in(struct build_user *u);
 
+/* launcher.c: fork the process that forks this session's runners, for
+ * the session owner (this process), closing the descriptors in unwanted
+ * in it.  0, also where there is none (not Linux: runners are forked by
+ * the session itself), or -1 with message. */
+int launcher_start(pid_t owner, const int *unwanted, size_t n);
+
 /* compat.c: the few things that differ between kernels. */
 /* Give the daemon a private mount namespace with a tmpfs at dir (Linux);
  * 0, or -1 with message (ENOSYS elsewhere). */
@@ -300,6 +310,10 @@ unsigned long long compat_proc_start(pid_t pid);
 int compat_proc_alive(pid_t pid, unsigned long long start);
 /* Have the kernel send sig when the parent dies (0 where unsupported). */
 int compat_die_with_parent(int sig);
+/* A child of the caller's parent, as fork(2) returns it (Linux); where
+ * there is none (compat_can_fork_as_sibling 0), -1 with ENOSYS. */
+extern const int compat_can_fork_as_sibling;
+pid_t compat_fork_as_sibling(void);
 /* The process name ps(1) shows, where the kernel keeps one. */
 void compat_set_name(const char *name);
 

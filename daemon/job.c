@@ -2,7 +2,8 @@
  * job.c: one build, as the session sees it.
  *
  * The session prepares a build (input closure, old outputs out of the
- * way) and forks a runner for it (runner.c), which sets up the sandbox,
+ * way) and has a runner forked for it (runner.c; by the session's
+ * launcher, launcher.c, where there is one), which sets up the sandbox,
  * runs the builder and reports.  The session relays the builder's output
  * to the client, keeping the last lines for an error message, and once
  * the runner has reported registers the staged outputs (one transaction
@@ -169,7 +170,11 @@ spawn_runner(struct job *j, int prepared)
 	for (k = 0; k < 6; k++)
 		if (p[k] >= 0)
 			(void)fcntl(p[k], F_SETFD, FD_CLOEXEC);
-	j->runner = fork();
+	j->runner = launcher_spawn(j, fwd[1], res[1], go[0]);
+	if (j->runner < 0)
+		goto fail;
+	if (j->runner == 0)
+		j->runner = fork();
 	if (j->runner < 0) {
 		frx_seterr_errno("fork");
 		goto fail;

@@ -75,8 +75,17 @@ struct job {
  */
 void runner_main(struct job *j, int fwd, int res, int go)
     __attribute__((noreturn));
+/* launcher.c (see launcher_start in daemon.h): have the launcher fork
+ * the runner of j, which gets fwd, res and go (-1: not prepared) and is
+ * a child of the session.  Its pid; 0 if there is no launcher (the
+ * caller forks the runner itself), or -1 with message.  launcher_stop
+ * forgets the launcher. */
+pid_t launcher_spawn(const struct job *j, int fwd, int res, int go);
+void launcher_stop(void);
+
 /* A new build directory for one build as u, or NULL; and its removal. */
 char *build_dir_make(const struct build_user *u);
+char *build_dir_at(char *dir, const struct build_user *u);
 int build_dir_remove(const char *dir);
 /* Take the directory back from the build user (root's, 0700), so that
  * whoever still holds a descriptor of it can add nothing to it. */

@@ -346,15 +346,26 @@ add_session(pid_t pid)
 }
 
 static void __attribute__((noreturn))
-spare_main(int lfd)
+spare_main(int lfd, pid_t listener)
 {
 	struct db *db;
-	int fd, nice0, reniced;
+	int fd, nice0, reniced, unwanted[2];
 
 	close(spare_pipe[0]);
+	/* A spare without a client dies with the listener: it would hold
+	 * the daemon's lock, and a restart would wait for it forever. */
+	if (compat_die_with_parent(SIGKILL) < 0 || getppid() != listener)
+		_exit(1);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	/* Its runners' launcher, while the session is as small as it gets
+	 * (launcher.c); at the priority builds run at. */
+	unwanted[0] = lfd;
+	unwanted[1] = spare_pipe[1];
+	if (launcher_start(getpid(), unwanted, 2) < 0)
+		dlog("warning", "%s; the session forks its runners itself",
+		    frx_errmsg());
 	/* Until it has a client, a spare yields to the sessions at work. */
 	reniced = nice_lower(SPARE_NICE, &nice0);
 	db = db_open(cfg.statedir);
@@ -370,6 +381,7 @@ spare_main(int lfd)
 	if (reniced)
 		(void)setpriority(PRIO_PROCESS, 0, nice0);
 	/* Nothing to do if the listener is gone: we serve our client. */
+	(void)compat_die_with_parent(0);
 	(void)write(spare_pipe[1], "", 1);
 	close(spare_pipe[1]);
 	close(lfd);
@@ -384,7 +396,7 @@ spare_main(int lfd)
 static void
 make_spare(int lfd)
 {
-	pid_t pid;
+	pid_t pid, listener = getpid();
 
 	if (spare_died) {
 		/* A spare that died before serving anyone: do not spin. */
@@ -397,7 +409,7 @@ make_spare(int lfd)
 		return;
 	}
 	if (pid == 0)
-		spare_main(lfd);
+		spare_main(lfd, listener);
 	spare = pid;
 	add_session(pid);
 }

@@ -1,5 +1,7 @@
 /*
- * runner.c: the runner, the process the session forks for one build.
+ * runner.c: the runner, the process forked for one build (by the
+ * session's launcher, see launcher.c, or by the session itself), a
+ * child of the session either way.
  * It makes the build's directories and log, starts the builder in the
  * sandbox, compresses the log while passing it on to the session,
  * enforces the time limits, and once the builder is gone checks,
@@ -10,9 +12,11 @@
  *
  * Directories: the sandbox root is <rootsdir>/<hash>-<pid>-<n>/root, in
  * memory when the daemon could make its private tmpfs; the build
- * directory (the builder's /tmp) is <state>/builds/<pid>-<n>, new for
- * each build, removed after it, and renamed to
- * <state>/builds/failed-<hash>-<pid>-<n> when a failed build is kept.
+ * directory (the builder's /tmp) is new for each build and removed
+ * after it: <rootsdir>/<hash>-<pid>-<n>/build beside the root in that
+ * case, else (and whenever a failed build may be kept) <state>/builds/
+ * <pid>-<n>, renamed to <state>/builds/failed-<hash>-<pid>-<n> when a
+ * failed build is kept.
  *
  * A prepared build (see job_start) makes all of that, and the sandbox up
  * to the builder's start, at a lower priority and for a stand-in user,
@@ -47,7 +51,7 @@ struct run {
 	char *top;		/* <rootsdir>/<id>: holds root and ledger */
 	char *root;
 	char *ledger;
-	char *tmp;		/* <state>/builds/<pid>-<n> */
+	char *tmp;		/* the build directory */
 	int tmp_ready;
 	char *hostname;
 	struct strv outpaths;
@@ -192,10 +196,15 @@ char *
 build_dir_make(const struct build_user *u)
 {
 	static unsigned counter;
-	char *dir;
 
-	dir = xasprintf("%s/builds/%ld-%u", cfg.statedir, (long)getpid(),
-	    counter++);
+	return build_dir_at(xasprintf("%s/builds/%ld-%u", cfg.statedir,
+	    (long)getpid(), counter++), u);
+}
+
+/* Make dir (which the caller gave up) as a build directory for u. */
+char *
+build_dir_at(char *dir, const struct build_user *u)
+{
 	if (mkdir(dir, 0700) < 0) {
 		frx_seterr_errno("%s: mkdir", dir);
 		free(dir);
@@ -234,6 +243,7 @@ build_dir_remove(const char *dir)
 static int
 run_dirs(struct run *r)
 {
+	const struct build_user *u;
 	char hashpart[33];
 
 	(void)store_hash_part(cfg.storedir, r->j->drvpath, hashpart);
@@ -245,8 +255,19 @@ run_dirs(struct run *r)
 		r->ledger = xasprintf("%s/ledger", r->top);
 	if (mkdir(r->top, 0700) < 0)
 		return frx_seterr_errno("%s: mkdir", r->top);
-	/* A prepared build gets its user when it goes (run_go). */
-	r->tmp = build_dir_make(r->go < 0 ? &r->j->user : NULL);
+	/*
+	 * A prepared build gets its user when it goes (run_go).  With the
+	 * roots in memory the build directory is there too, beside the
+	 * root: an inode made and removed on disk for every build is the
+	 * largest cost of a small build on ext4 without a journal, whose
+	 * allocator steps over every inode freed in the last half minute.
+	 * A build whose directory may be kept has it on disk.
+	 */
+	u = r->go < 0 ? &r->j->user : NULL;
+	if (cfg.roots_in_memory && !r->j->s->keep_failed)
+		r->tmp = build_dir_at(xasprintf("%s/build", r->top), u);
+	else
+		r->tmp = build_dir_make(u);
 	if (r->tmp == NULL)
 		return -1;
 	r->tmp_ready = 1;

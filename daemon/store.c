@@ -461,6 +461,12 @@ store_session_begin(void)
 	stage_owner = getpid();
 }
 
+void
+store_session_owner(pid_t owner)
+{
+	stage_owner = owner;
+}
+
 static char *
 stage_name(const char *what)
 {

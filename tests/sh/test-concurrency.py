@@ -830,19 +830,140 @@ def test_netns_stock(top):
         stock = children_named(d.proc.pid, "frx-netns-stock")
         check("the daemon keeps a maker of network namespaces",
               len(stock) == 1, stock)
+        spare = children_named(d.proc.pid, "frx-daemon")
+        spare += [x for s_ in spare for x in children_named(s_,
+                                                           "frx-launcher")]
+        check("... and a spare session with its launcher", len(spare) == 2,
+              spare)
         os.kill(d.proc.pid, signal.SIGKILL)
         d.proc.wait()
-        alive = stock
+        alive = stock + spare
         for _ in range(100):
-            alive = [p for p in stock
-                     if proc_stat(p) and proc_stat(p)[1] != "Z"]
+            alive = [p for p in stock + spare if not gone(p)]
             if not alive:
                 break
             time.sleep(0.05)
-        check("... which dies with the listener (SIGKILL to it alone)",
+        check("... which die with the listener (SIGKILL to it alone)",
               not alive, alive)
+        # The spare used to live on in accept(2), holding the lock.
+        try:
+            d.start()
+            restarted = True
+        except RuntimeError:
+            restarted = False
+        check("a daemon starts again on the same state directory",
+              restarted, d.log()[-600:])
     finally:
         d.stop(signal.SIGKILL)
+
+
+def fd_targets(pid):
+    """Where the descriptors of process pid point."""
+    out = []
+    base = "/proc/%d/fd" % pid
+    for e in os.listdir(base):
+        try:
+            out.append(os.readlink(os.path.join(base, e)))
+        except OSError:
+            pass
+    return out
+
+
+def running_runner(d, c, drvs, name):
+    """Start a 2-second build on c; its runner and session once seen."""
+    p, out = drvs.make(c, name, timed(name, 2))
+    c.w_u64(wc.OP["BuildPaths"])
+    c.w_strings([p + "!out"])
+    c.w_u64(0)
+    c.flush()
+    for _ in range(100):
+        for pid in [int(e) for e in os.listdir("/proc") if e.isdigit()]:
+            st = proc_stat(pid)
+            par = st and proc_stat(st[2])
+            if st and st[0] == "frx-runner" and par and \
+                    par[0] == "frx-daemon" and par[2] == d.proc.pid:
+                return pid, st[2], out
+        time.sleep(0.05)
+    return None, None, out
+
+
+def gone(pid):
+    st = proc_stat(pid)
+    return st is None or st[1] == "Z"
+
+
+def test_launcher(d, drvs):
+    """Runners are forked by the session's launcher: children of the
+    session all the same, without its database, locks or client."""
+    c = d.conn()
+    runner, session, out = running_runner(d, c, drvs, "launched")
+    check("a runner is a child of its session", runner is not None)
+    if runner is None:
+        c.close()
+        return
+    launchers = children_named(session, "frx-launcher")
+    check("... which has one launcher", len(launchers) == 1, launchers)
+    mine = fd_targets(runner)
+    theirs = fd_targets(session)
+    db = os.path.join(d.state, "db")
+    check("the session holds the database open (so that the next check "
+          "means something)", any(t.startswith(db) for t in theirs), theirs)
+    check("... and its runner does not, nor the path locks (it opens "
+          "only its own user's record)",
+          not any(t.startswith(db) or "/locks/" in t or
+                  ("userpool" in t and not t.endswith("/%d" % UID_BASE) and
+                   not t.endswith("/%d" % (UID_BASE + 1)))
+                  for t in mine), mine)
+    check("... nor the client's connection",
+          len([t for t in mine if t.startswith("socket:")]) <=
+          len([t for t in fd_targets(d.proc.pid) if t.startswith("socket:")]),
+          mine)
+    c.process_stderr()
+    c.r_u64()
+    check("... and the build it runs succeeds", os.path.exists(out))
+    c.close()
+    for _ in range(100):
+        if all(gone(x) for x in launchers + [session]):
+            break
+        time.sleep(0.05)
+    check("a launcher ends with its session",
+          all(gone(x) for x in launchers + [session]), launchers)
+    # Without its launcher a session forks its runners itself.
+    c = d.conn()
+    runner, session, out = running_runner(d, c, drvs, "launched2")
+    launchers = children_named(session, "frx-launcher") if session else []
+    for pid in launchers:
+        os.kill(pid, signal.SIGKILL)
+    c.process_stderr()
+    c.r_u64()
+    p, out = drvs.make(c, "unlaunched", "echo ok > $out")
+    err = build(c, [p + "!out"])
+    check("a session whose launcher was killed still builds",
+          launchers and err is None and os.path.exists(out),
+          (launchers, err))
+    check("... and says why it forks its runners itself",
+          "the runner launcher is gone" in d.log(), d.log()[-2000:])
+    c.close()
+
+
+def test_build_dir_place(d, drvs):
+    """A build's /tmp is in the daemon's tmpfs beside its root, unless
+    the build may be kept after a failure: then it is on disk."""
+    host = subprocess.run(["stat", "-f", "-c", "%T", d.state],
+                          capture_output=True, text=True).stdout.strip()
+    seen = {}
+    for keep in (0, 1):
+        c = d.conn(keep_failed=keep)
+        p, out = drvs.make(c, "tmp-place-%d" % keep,
+                           "stat -f -c %%T /tmp > $out; echo %d >> $out" %
+                           keep)
+        err = build(c, [p + "!out"])
+        c.close()
+        seen[keep] = open(out).read().split()[0] if err is None else err
+    check("a build's /tmp is in memory (%s)" % seen[0], seen[0] == "tmpfs",
+          seen)
+    check("... and on disk (%s, as %s) when the build may be kept" %
+          (seen[1], host), seen[1] == host and host != "tmpfs", seen)
 
 
 def guarded(test, *args):
@@ -869,7 +990,8 @@ def main():
     try:
         for t in (test_graph, test_same_drv, test_pool, test_prepared,
                   test_limits, test_disconnect, test_logs,
-                  test_client_not_reading):
+                  test_client_not_reading, test_launcher,
+                  test_build_dir_place):
             guarded(t, d, drvs)
         guarded(test_fetch_limits, d, drvs, top)
         guarded(test_two_daemons, d, drvs, top)
