@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -43,6 +44,7 @@
 #define JOB_MAX (256u << 20)
 
 static int sock = -1;		/* the session's end; -1: no launcher */
+static pid_t launcher_pid = -1;
 
 /* ---- flattening a job ---- */
 
@@ -368,6 +370,7 @@ launcher_start(pid_t owner, const int *unwanted, size_t n)
 	}
 	close(sv[1]);
 	sock = sv[0];
+	launcher_pid = pid;
 	return 0;
 }
 
@@ -411,18 +414,28 @@ launcher_spawn(const struct job *j, int fwd, int res, int go)
 	do
 		w = sendmsg(sock, &m, MSG_NOSIGNAL);
 	while (w < 0 && errno == EINTR);
-	if (w != (ssize_t)sizeof(len) || write_full(sock, b.data, b.len) < 0 ||
-	    read_full(sock, &answer, sizeof(answer)) < 0) {
-		/* The launcher is gone (or out of step): fork here from now
-		 * on.  Its exit, if it has exited, is reaped with the
-		 * session's other children. */
+	if (w != (ssize_t)sizeof(len) || write_full(sock, b.data, b.len) < 0) {
+		/* It is gone, and has not taken the job: fork here, now and
+		 * from now on. */
 		dlog("warning", "the runner launcher is gone (%s); the "
-		    "session forks its runners itself", strerror(errno));
+		    "session forks its runners itself",
+		    w < 0 || errno ? strerror(errno) : "short write");
 		buf_free(&b);
 		launcher_stop();
 		return 0;
 	}
 	buf_free(&b);
+	if (read_full(sock, &answer, sizeof(answer)) < 0) {
+		/* It had the job and may have forked its runner before it
+		 * died: a second runner of the same build must not start.
+		 * This build fails; the next ones are forked here. */
+		dlog("warning", "the runner launcher died with a job (%s); the "
+		    "session forks its runners itself",
+		    errno ? strerror(errno) : "end of file");
+		launcher_stop();
+		return frx_seterr("cannot start the build of '%s': the runner "
+		    "launcher died while starting it", j->drvpath);
+	}
 	if (answer < 0) {
 		errno = -answer;
 		return frx_seterr_errno("launcher: cannot fork a runner");
@@ -430,10 +443,17 @@ launcher_spawn(const struct job *j, int fwd, int res, int go)
 	return (pid_t)answer;
 }
 
+/* Kill and reap it: it is the session's child, and tiny. */
 void
 launcher_stop(void)
 {
 	if (sock >= 0)
 		close(sock);
 	sock = -1;
+	if (launcher_pid > 0) {
+		(void)kill(launcher_pid, SIGKILL);
+		while (waitpid(launcher_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	launcher_pid = -1;
 }
