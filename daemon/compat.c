@@ -120,9 +120,13 @@ compat_set_name(const char *name)
  * robust mutex list and records the new thread id in the thread
  * descriptor.  The launcher's child needs none of it: the launcher is
  * single-threaded and forks from its loop, with no lock held, and
- * nothing in the runner uses robust or process-shared mutexes (glibc
- * 2.34 and later take the thread id from the kernel for raise and
- * abort).
+ * nothing in the runner uses robust, priority-inheriting or
+ * process-shared mutexes.  The child's main thread keeps the launcher's
+ * thread id in its descriptor, so nothing in the runner may act on that
+ * thread through pthread calls that use it (pthread_setschedparam,
+ * pthread_setaffinity_np, pthread_getcpuclockid, pthread_sigqueue);
+ * raise and abort take the id from the kernel (glibc 2.34 and later),
+ * and threads the runner starts (lib/hashpipe.c) get their own.
  */
 const int compat_can_fork_as_sibling = 1;
 

@@ -298,6 +298,9 @@ void users_stand_in(struct build_user *u);
  * in it.  0, also where there is none (not Linux: runners are forked by
  * the session itself), or -1 with message. */
 int launcher_start(pid_t owner, const int *unwanted, size_t n);
+/* Stop the launcher and reap it (at the session's end, or once it has
+ * failed): the session forks its runners itself from then on. */
+void launcher_stop(void);
 
 /* compat.c: the few things that differ between kernels. */
 /* Give the daemon a private mount namespace with a tmpfs at dir (Linux);

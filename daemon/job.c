@@ -309,7 +309,7 @@ job_start(struct session *s, const char *drvpath, const struct drv *d,
 		j->user = *user;
 	else
 		users_stand_in(&j->user);
-	j->logfd = j->resfd = j->gofd = -1;
+	j->logfd = j->resfd = j->gofd = j->confirmfd = -1;
 	j->runner = -1;
 	j->timeout = s->timeout;
 	j->max_silent = s->max_silent;
@@ -811,6 +811,7 @@ job_outcome(struct job *j)
 		(void)job_reap(j, 1);	/* it closed the pipe: it is gone */
 	if (!j->report_done && (!WIFEXITED(j->runner_status) ||
 	    WEXITSTATUS(j->runner_status))) {
+		runner_remove_leftovers(j->drvpath, j->runner);
 		if (WIFSIGNALED(j->runner_status))
 			return frx_seterr("the build runner for '%s' was "
 			    "killed by signal %d", j->drvpath,

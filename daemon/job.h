@@ -27,6 +27,8 @@ struct job {
 	int logfd;		/* the builder's output, passed on */
 	int resfd;		/* the runner's report */
 	int gofd;		/* a prepared build's word to start, or -1 */
+	int confirmfd;		/* runner: the session's word that it knows
+				   this runner (launcher.c), or -1 */
 	struct buf report;
 	int runner_status;
 	int builder_gone;	/* the report began with "exited" */
@@ -78,11 +80,11 @@ void runner_main(struct job *j, int fwd, int res, int go)
 /* launcher.c (see launcher_start in daemon.h): have the launcher fork
  * the runner of j, which gets fwd, res and go (-1: not prepared) and is
  * a child of the session.  Its pid; 0 if there is no launcher (the
- * caller forks the runner itself), or -1 with message.  launcher_stop
- * forgets the launcher. */
+ * caller forks the runner itself), or -1 with message. */
 pid_t launcher_spawn(const struct job *j, int fwd, int res, int go);
-void launcher_stop(void);
 
+/* Remove what a runner that died before its teardown left in memory. */
+void runner_remove_leftovers(const char *drvpath, pid_t runner);
 /* A new build directory for one build as u, or NULL; and its removal. */
 char *build_dir_make(const struct build_user *u);
 char *build_dir_at(char *dir, const struct build_user *u);

@@ -25,10 +25,17 @@
  * it forks, which used to inherit all of them.
  *
  * Messages on the socket pair: the session writes a 4-byte length with
- * the descriptors (SCM_RIGHTS), then the job; the launcher answers with
- * the runner's pid, or minus an errno.
+ * the descriptors (SCM_RIGHTS: the log and report pipes' write ends, the
+ * read end of a confirmation pipe, and a prepared build's gate), then
+ * the job; the launcher answers with the runner's pid, or minus an
+ * errno.  Once it has the pid the session writes a byte to the
+ * confirmation pipe, and the runner waits for it before its builder may
+ * start: if the launcher died between its fork and its answer, the
+ * session fails that build and closes the pipe, and the runner it never
+ * heard of leaves without building.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,9 +46,11 @@
 
 #include "job.h"
 
-/* A job on the wire is small; a derivation's environment is what can be
- * big.  This bounds what a launcher will allocate for one message. */
-#define JOB_MAX (256u << 20)
+/* A job on the wire is small; a derivation's environment (at most a
+ * .drv of 64 MiB) or a huge input closure is what can be big.  A larger
+ * job is forked by the session itself. */
+#define JOB_MAX (64u << 20)
+#define NFDS 4			/* fwd, res, confirm and go */
 
 static int sock = -1;		/* the session's end; -1: no launcher */
 static pid_t launcher_pid = -1;
@@ -229,14 +238,14 @@ get_job(const char *p, size_t len, struct job *j, struct session *s,
 
 /* ---- the launcher process ---- */
 
-/* Receive the length and up to three descriptors: 1, 0 at end of file,
+/* Receive the length and up to NFDS descriptors: 1, 0 at end of file,
  * -1 on error. */
 static int
-recv_head(int fd, uint32_t *len, int fds[3], int *nfds)
+recv_head(int fd, uint32_t *len, int fds[NFDS], int *nfds)
 {
 	union {
 		struct cmsghdr h;
-		char space[CMSG_SPACE(3 * sizeof(int))];
+		char space[CMSG_SPACE(NFDS * sizeof(int))];
 	} u;
 	struct iovec v = { len, sizeof(*len) };
 	struct msghdr m;
@@ -256,8 +265,8 @@ recv_head(int fd, uint32_t *len, int fds[3], int *nfds)
 	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			if (*nfds > 3)
-				*nfds = 3;	/* MSG_CTRUNC: cannot happen */
+			if (*nfds > NFDS)
+				*nfds = NFDS;	/* MSG_CTRUNC: cannot happen */
 			memcpy(fds, CMSG_DATA(c), *nfds * sizeof(int));
 		}
 	if (n != (ssize_t)sizeof(*len) || (m.msg_flags & MSG_CTRUNC))
@@ -277,7 +286,7 @@ close_fds(const int *fds, int n)
 
 /* One job: fork its runner.  The pid, or minus an errno. */
 static int32_t
-launch_one(int fd, uint32_t len, int fds[3], int nfds)
+launch_one(int fd, uint32_t len, int fds[NFDS], int nfds)
 {
 	static struct job j;
 	static struct session s;
@@ -285,7 +294,7 @@ launch_one(int fd, uint32_t len, int fds[3], int nfds)
 	struct buf b = BUF_INIT;
 	pid_t pid;
 
-	if (nfds < 2)
+	if (nfds < 3)
 		return -EINVAL;
 	buf_grow(&b, len);
 	if (read_full(fd, b.data, len) < 0) {
@@ -312,7 +321,8 @@ launch_one(int fd, uint32_t len, int fds[3], int nfds)
 	}
 	j.logfd = j.resfd = j.gofd = -1;
 	j.runner = -1;
-	runner_main(&j, fds[0], fds[1], nfds > 2 ? fds[2] : -1);
+	j.confirmfd = fds[2];
+	runner_main(&j, fds[0], fds[1], nfds > 3 ? fds[3] : -1);
 }
 
 static void __attribute__((noreturn))
@@ -320,7 +330,7 @@ launcher_main(int fd)
 {
 	uint32_t len;
 	int32_t answer;
-	int fds[3], nfds, rc;
+	int fds[NFDS], nfds, rc;
 
 	compat_set_name("frx-launcher");
 	for (;;) {
@@ -379,7 +389,7 @@ launcher_spawn(const struct job *j, int fwd, int res, int go)
 {
 	union {
 		struct cmsghdr h;
-		char space[CMSG_SPACE(3 * sizeof(int))];
+		char space[CMSG_SPACE(NFDS * sizeof(int))];
 	} u;
 	struct buf b = BUF_INIT;
 	struct msghdr m;
@@ -387,17 +397,24 @@ launcher_spawn(const struct job *j, int fwd, int res, int go)
 	struct iovec v;
 	uint32_t len;
 	int32_t answer;
-	int fds[3] = { fwd, res, go }, nfds = go >= 0 ? 3 : 2;
+	int cf[2], fds[NFDS], nfds;
 	ssize_t w;
 
 	if (sock < 0)
 		return 0;
 	put_job(&b, j);
 	len = (uint32_t)b.len;
-	if (b.len > JOB_MAX) {
+	if (b.len > JOB_MAX || pipe(cf) < 0) {
 		buf_free(&b);
 		return 0;	/* fork it here, then */
 	}
+	(void)fcntl(cf[0], F_SETFD, FD_CLOEXEC);
+	(void)fcntl(cf[1], F_SETFD, FD_CLOEXEC);
+	fds[0] = fwd;
+	fds[1] = res;
+	fds[2] = cf[0];
+	fds[3] = go;
+	nfds = go >= 0 ? 4 : 3;
 	memset(&m, 0, sizeof(m));
 	memset(&u, 0, sizeof(u));
 	v.iov_base = &len;
@@ -414,32 +431,42 @@ launcher_spawn(const struct job *j, int fwd, int res, int go)
 	do
 		w = sendmsg(sock, &m, MSG_NOSIGNAL);
 	while (w < 0 && errno == EINTR);
+	close(cf[0]);
 	if (w != (ssize_t)sizeof(len) || write_full(sock, b.data, b.len) < 0) {
-		/* It is gone, and has not taken the job: fork here, now and
-		 * from now on. */
+		/* It is gone, and has not forked for this job: fork here,
+		 * now and from now on. */
 		dlog("warning", "the runner launcher is gone (%s); the "
 		    "session forks its runners itself",
 		    w < 0 || errno ? strerror(errno) : "short write");
 		buf_free(&b);
+		close(cf[1]);
 		launcher_stop();
 		return 0;
 	}
 	buf_free(&b);
 	if (read_full(sock, &answer, sizeof(answer)) < 0) {
-		/* It had the job and may have forked its runner before it
-		 * died: a second runner of the same build must not start.
-		 * This build fails; the next ones are forked here. */
+		/* It had the job and may have forked before it died: that
+		 * runner sees the confirmation pipe close and leaves.  This
+		 * build fails; the next ones are forked here. */
 		dlog("warning", "the runner launcher died with a job (%s); the "
 		    "session forks its runners itself",
 		    errno ? strerror(errno) : "end of file");
+		close(cf[1]);
 		launcher_stop();
 		return frx_seterr("cannot start the build of '%s': the runner "
 		    "launcher died while starting it", j->drvpath);
 	}
 	if (answer < 0) {
+		close(cf[1]);
 		errno = -answer;
 		return frx_seterr_errno("launcher: cannot fork a runner");
 	}
+	if (write_full(cf[1], "", 1) < 0) {
+		/* It is dead already; the session reaps it as any runner. */
+		dlog("warning", "%s: cannot confirm the runner: %s",
+		    j->drvpath, strerror(errno));
+	}
+	close(cf[1]);
 	return (pid_t)answer;
 }
 

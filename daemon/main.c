@@ -387,6 +387,7 @@ spare_main(int lfd, pid_t listener)
 	close(lfd);
 	store_session_begin();
 	session_run(fd, db);
+	launcher_stop();
 	job_reap_late(1);
 	store_session_end();
 	db_close(db);

@@ -46,6 +46,49 @@
 
 static unsigned buildcounter;
 
+struct run;
+static int run_teardown(struct run *r, int rc);
+
+/* <rootsdir>/<hash>-<pid>-<n>: the n-th build of runner pid. */
+static char *
+run_top(const char *drvpath, pid_t pid, unsigned n)
+{
+	char hashpart[33];
+
+	(void)store_hash_part(cfg.storedir, drvpath, hashpart);
+	return xasprintf("%s/%.12s-%ld-%u", cfg.rootsdir, hashpart, (long)pid,
+	    n);
+}
+
+/*
+ * What a runner that died without tearing down (killed, say) left in
+ * memory: its root and the build directory, which can be big.  A root
+ * on disk is in the ledger for the next start instead.  A runner builds
+ * once (its counter starts at 0: it is a fresh fork either way), and
+ * the build's processes die with it (init's parent death signal), so
+ * what the build user still owns is taken back before the removal.
+ */
+void
+runner_remove_leftovers(const char *drvpath, pid_t runner)
+{
+	char *top, *tmp;
+
+	if (!cfg.roots_in_memory || runner <= 0)
+		return;
+	top = run_top(drvpath, runner, 0);
+	tmp = xasprintf("%s/build", top);
+	if (access(top, F_OK) == 0) {
+		if (build_dir_disown(tmp) < 0 ||
+		    remove_tree(top) < 0)
+			dlog("warning", "%s: left in memory until the daemon "
+			    "stops: %s", top, frx_errmsg());
+		else
+			dlog("info", "removed %s, left by its runner", top);
+	}
+	free(tmp);
+	free(top);
+}
+
 struct run {
 	struct job *j;
 	char *top;		/* <rootsdir>/<id>: holds root and ledger */
@@ -244,11 +287,8 @@ static int
 run_dirs(struct run *r)
 {
 	const struct build_user *u;
-	char hashpart[33];
 
-	(void)store_hash_part(cfg.storedir, r->j->drvpath, hashpart);
-	r->top = xasprintf("%s/%.12s-%ld-%u", cfg.rootsdir, hashpart,
-	    (long)getpid(), buildcounter++);
+	r->top = run_top(r->j->drvpath, getpid(), buildcounter++);
 	r->root = xasprintf("%s/root", r->top);
 	/* A root in memory vanishes with the daemon: nothing to recover. */
 	if (!cfg.roots_in_memory)
@@ -440,11 +480,35 @@ run_await_go(struct run *r)
 	return 0;
 }
 
+/*
+ * A runner the launcher forked waits, before its builder may start, for
+ * the session's word that it knows the runner's pid: a launcher that
+ * died before it could answer leaves the session unaware of this
+ * runner, and the build is failed there instead (end of file here).
+ * The word has long come by the time the sandbox is set up.
+ */
+static int
+run_confirmed(struct run *r)
+{
+	char c;
+
+	if (r->j->confirmfd < 0)
+		return 0;
+	if (read_full(r->j->confirmfd, &c, 1) < 0) {
+		/* Nobody waits for this report: leave without one. */
+		(void)run_teardown(r, -1);
+		_exit(1);
+	}
+	close(r->j->confirmfd);
+	r->j->confirmfd = -1;
+	return 0;
+}
+
 /* Start the builder in the prepared sandbox. */
 static int
 run_go(struct run *r)
 {
-	if (r->go >= 0 && run_await_go(r) < 0)
+	if (run_confirmed(r) < 0 || (r->go >= 0 && run_await_go(r) < 0))
 		return -1;
 	r->start_ms = r->last_ms = now_ms();
 	putn(&r->report, "start", now_s());

@@ -946,6 +946,91 @@ def test_launcher(d, drvs):
     c.close()
 
 
+def test_launcher_dies_answering(d, drvs):
+    """A launcher killed after its fork, before it answers: the session
+    never learns the runner's pid, so that runner must not build (it
+    used to, beside a second runner the session forked)."""
+    if shutil.which("strace") is None:
+        check("strace is installed (scripts/setup-debian.sh)", False)
+        return
+    c = d.conn()
+    p, out = drvs.make(c, "orphaned", "echo x > $out")
+    runner, session, _ = running_runner(d, c, drvs, "orphan-pre")
+    launchers = children_named(session, "frx-launcher") if session else []
+    c.process_stderr()
+    c.r_u64()
+    if len(launchers) != 1:
+        check("the session has a launcher to kill", False, launchers)
+        c.close()
+        return
+    # Killed as it enters write(2) of its answer, after clone(2).
+    st = subprocess.Popen(["strace", "-o", "/dev/null", "-p",
+                           str(launchers[0]), "-e", "trace=write",
+                           "-e", "inject=write:signal=KILL"],
+                          stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    err = build(c, [p + "!out"])
+    st.wait()
+    time.sleep(0.5)
+    check("the build fails and says why", err is not None and
+          "launcher died while starting it" in err, err)
+    check("... no runner built it", "building %s as uid" % p not in d.log(),
+          d.log()[-1500:])
+    check("... and no process of a build user is left",
+          not wait_no_uid_processes(), uid_processes())
+    err = build(c, [p + "!out"])
+    check("the same build then succeeds, forked by the session",
+          err is None and os.path.exists(out) and
+          d.log().count("building %s as uid" % p) == 1, err)
+    c.close()
+
+
+def test_runner_killed_leftovers(d, drvs):
+    """A runner killed by SIGKILL cannot tear down: the session removes
+    the root and build directory it left in the daemon's tmpfs."""
+    roots = "/proc/%d/root%s" % (d.proc.pid, os.path.join(d.state, "roots"))
+    c = d.conn()
+    p, out = drvs.make(c, "killed-runner",
+                       "head -c 8000000 /dev/zero > /tmp/big; sleep 30; "
+                       "touch $out")
+    c.w_u64(wc.OP["BuildPaths"])
+    c.w_strings([p + "!out"])
+    c.w_u64(0)
+    c.flush()
+    runner = None
+    for _ in range(100):
+        left = os.listdir(roots)
+        big = [e for e in left
+               if os.path.exists(os.path.join(roots, e, "build", "big"))]
+        if big:
+            break
+        time.sleep(0.05)
+    for pid in [int(e) for e in os.listdir("/proc") if e.isdigit()]:
+        st = proc_stat(pid)
+        par = st and proc_stat(st[2])
+        if st and st[0] == "frx-runner" and par and par[0] == "frx-daemon":
+            runner = pid
+    check("a build's /tmp is in the daemon's tmpfs (%s)" % big, big and
+          runner, (left, runner))
+    if not big or not runner:
+        c.close()
+        return
+    os.kill(runner, signal.SIGKILL)
+    try:
+        c.process_stderr()
+        err = None
+    except wc.DaemonError as e:
+        err = e.message
+    check("the build fails: its runner was killed", err is not None and
+          "killed by signal 9" in err, err)
+    check("... and what it left in memory is gone",
+          not os.path.exists(os.path.join(roots, big[0])),
+          os.listdir(roots))
+    check("... nor does any process of the build live on",
+          not wait_no_uid_processes(), uid_processes())
+    c.close()
+
+
 def test_build_dir_place(d, drvs):
     """A build's /tmp is in the daemon's tmpfs beside its root, unless
     the build may be kept after a failure: then it is on disk."""
@@ -991,6 +1076,7 @@ def main():
         for t in (test_graph, test_same_drv, test_pool, test_prepared,
                   test_limits, test_disconnect, test_logs,
                   test_client_not_reading, test_launcher,
+                  test_launcher_dies_answering, test_runner_killed_leftovers,
                   test_build_dir_place):
             guarded(t, d, drvs)
         guarded(test_fetch_limits, d, drvs, top)
