@@ -2,7 +2,9 @@
 # bench/hello.sh: GNU Hello 2.10 (configure, make, make check, make
 # install) built by frx-daemon in its sandbox, against the same builder
 # script with the same environment run bare on the host, as the same
-# uid, in a directory on the same file system (frx-bench bare-drv).
+# uid (frx-bench bare-drv), in a directory where the daemon keeps its
+# build directories and outputs: a tmpfs (BENCH_FS=loop or not), since
+# frx-daemon keeps both in memory.
 #
 # Each round builds a new derivation (a harmless make variable carries a
 # salt), so nothing is reused; each of 5 rounds runs both, in alternating
@@ -13,6 +15,7 @@
 bench_init
 bench_start_frx
 frx_env
+bench_tmpfs bare-mem
 SRC_CACHE=${FRX_SRC_CACHE:-/var/cache/frx-sources}
 TARBALL=$SRC_CACHE/hello_2.10.orig.tar.gz
 [ -f "$TARBALL" ] || die "$TARBALL missing: run scripts/setup-debian.sh"
@@ -42,7 +45,7 @@ in_sandbox() {	# drv -> seconds
 }
 
 bare() {	# drv -> seconds
-	dir=$BENCH_DIR/bare-$(date +%s%N)
+	dir=$BENCH_TMPFS/bare-$(date +%s%N)
 	mkdir -p "$dir" && chmod 755 "$dir"
 	"$BENCH_BIN" bare-drv "$1" "$dir" 35001 "$CORES" ||
 	    die "the bare build of $1 failed"

@@ -27,6 +27,7 @@ FRXD_PID=
 NIXD_PID=
 BENCH_OWN_DIR=
 BENCH_IMAGE=
+BENCH_TMPFS=
 
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: $*" >&2; exit 1; }
@@ -68,9 +69,19 @@ bench_loop_fs() {
 	chmod 755 "$BENCH_DIR"
 }
 
+# A tmpfs on BENCH_DIR/$1 for this script, unmounted on exit.
+bench_tmpfs() {	# name
+	BENCH_TMPFS=$BENCH_DIR/$1
+	mkdir -p "$BENCH_TMPFS" &&
+	    mount -t tmpfs -o mode=0755 frx-bench "$BENCH_TMPFS" ||
+	    die "mount a tmpfs on $BENCH_TMPFS"
+}
+
 bench_cleanup() {
 	bench_stop_frx
 	bench_stop_nix
+	[ -n "$BENCH_TMPFS" ] && { umount "$BENCH_TMPFS" ||
+	    umount -l "$BENCH_TMPFS"; }
 	if [ -n "$BENCH_IMAGE" ]; then
 		umount "$BENCH_DIR" || umount -l "$BENCH_DIR"
 		rm -f "$BENCH_IMAGE"
