@@ -7,8 +7,8 @@
 # frx-daemon keeps both in memory.
 #
 # Each round builds a new derivation (a harmless make variable carries a
-# salt), so nothing is reused; each of 5 rounds runs both, in alternating
-# order, and the medians are compared.  Needs Debian's hello_2.10.orig.tar.gz (set up
+# salt), so nothing is reused; each of 5 rounds (HELLO_ROUNDS) runs both,
+# in alternating order, and the medians are compared.  Needs Debian's hello_2.10.orig.tar.gz (set up
 # by scripts/setup-debian.sh) in FRX_SRC_CACHE (/var/cache/frx-sources).
 . "$(dirname "$0")/lib.sh"
 
@@ -19,8 +19,8 @@ bench_tmpfs bare-mem
 SRC_CACHE=${FRX_SRC_CACHE:-/var/cache/frx-sources}
 TARBALL=$SRC_CACHE/hello_2.10.orig.tar.gz
 [ -f "$TARBALL" ] || die "$TARBALL missing: run scripts/setup-debian.sh"
-ROUNDS=5
-[ "$BENCH_SCALE" = 0 ] && ROUNDS=1
+ROUNDS=${HELLO_ROUNDS:-5}
+[ "$BENCH_SCALE" = 0 ] && ROUNDS=${HELLO_ROUNDS:-1}
 CORES=$(nproc)
 FRX=$BENCH_TOP/$B/frx
 

@@ -36,6 +36,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -294,8 +295,6 @@ launch_one(int fd, uint32_t len, int fds[NFDS], int nfds)
 	struct buf b = BUF_INIT;
 	pid_t pid;
 
-	if (nfds < 3)
-		return -EINVAL;
 	buf_grow(&b, len);
 	if (read_full(fd, b.data, len) < 0) {
 		buf_free(&b);
@@ -340,12 +339,14 @@ launcher_main(int fd)
 			close_fds(fds, nfds);
 			_exit(rc < 0);
 		}
-		answer = len > JOB_MAX ? -E2BIG : launch_one(fd, len, fds, nfds);
+		/* A job it cannot take leaves its body unread: the stream is
+		 * out of step, and the session forks for itself from then. */
+		answer = len > JOB_MAX || nfds < 3 ? -EPROTO :
+		    launch_one(fd, len, fds, nfds);
 		close_fds(fds, nfds);
-		if (write_full(fd, &answer, sizeof(answer)) < 0)
+		if (write_full(fd, &answer, sizeof(answer)) < 0 ||
+		    answer == -EPROTO || answer == -EIO)
 			_exit(1);
-		if (answer == -EIO)
-			_exit(1);	/* out of step with the session */
 	}
 }
 
@@ -382,6 +383,33 @@ launcher_start(pid_t owner, const int *unwanted, size_t n)
 	sock = sv[0];
 	launcher_pid = pid;
 	return 0;
+}
+
+/*
+ * A fork takes a millisecond; a launcher that has not answered in
+ * ANSWER_WAIT seconds is stopped or stuck, and is treated as dead (the
+ * session would otherwise wait with the build's locks and user held).
+ */
+#define ANSWER_WAIT 10
+
+static int
+await_answer(void)
+{
+	struct pollfd p = { sock, POLLIN, 0 };
+	int64_t end = now_ms() + ANSWER_WAIT * 1000;
+	int n;
+
+	for (;;) {
+		n = poll(&p, 1, (int)(end - now_ms() > 0 ? end - now_ms() : 0));
+		if (n > 0)
+			return 0;
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
 }
 
 pid_t
@@ -444,17 +472,21 @@ launcher_spawn(const struct job *j, int fwd, int res, int go)
 		return 0;
 	}
 	buf_free(&b);
-	if (read_full(sock, &answer, sizeof(answer)) < 0) {
-		/* It had the job and may have forked before it died: that
-		 * runner sees the confirmation pipe close and leaves.  This
-		 * build fails; the next ones are forked here. */
-		dlog("warning", "the runner launcher died with a job (%s); the "
-		    "session forks its runners itself",
+	if (await_answer() < 0 || read_full(sock, &answer, sizeof(answer)) < 0) {
+		/* It had the job and may have forked before it died (or
+		 * while it hangs): that runner sees the confirmation pipe
+		 * close and leaves.  This build fails; the next ones are
+		 * forked here. */
+		const char *what = errno == ETIMEDOUT ? "did not answer in "
+		    "time" : "died while starting it";
+
+		dlog("warning", "the runner launcher %s (%s); the session "
+		    "forks its runners itself", what,
 		    errno ? strerror(errno) : "end of file");
 		close(cf[1]);
 		launcher_stop();
 		return frx_seterr("cannot start the build of '%s': the runner "
-		    "launcher died while starting it", j->drvpath);
+		    "launcher %s", j->drvpath, what);
 	}
 	if (answer < 0) {
 		close(cf[1]);

@@ -61,32 +61,44 @@ run_top(const char *drvpath, pid_t pid, unsigned n)
 }
 
 /*
- * What a runner that died without tearing down (killed, say) left in
- * memory: its root and the build directory, which can be big.  A root
- * on disk is in the ledger for the next start instead.  A runner builds
- * once (its counter starts at 0: it is a fresh fork either way), and
- * the build's processes die with it (init's parent death signal), so
- * what the build user still owns is taken back before the removal.
+ * What a runner that died without tearing down (killed, say) left: its
+ * root and build directory in memory, which can be big, or its build
+ * directory on disk (a build that may be kept: a killed runner keeps
+ * nothing).  A root on disk is in the ledger for the next start
+ * instead.  A runner builds once (its counters start at 0: it is a
+ * fresh fork either way), and the build's processes die with it
+ * (init's parent death signal), so what the build user still owns is
+ * taken back before the removal.
  */
-void
-runner_remove_leftovers(const char *drvpath, pid_t runner)
+static void
+remove_leftover(char *top, char *tmp)
 {
-	char *top, *tmp;
-
-	if (!cfg.roots_in_memory || runner <= 0)
-		return;
-	top = run_top(drvpath, runner, 0);
-	tmp = xasprintf("%s/build", top);
-	if (access(top, F_OK) == 0) {
+	if (access(tmp, F_OK) == 0 || (top && access(top, F_OK) == 0)) {
 		if (build_dir_disown(tmp) < 0 ||
-		    remove_tree(top) < 0)
-			dlog("warning", "%s: left in memory until the daemon "
-			    "stops: %s", top, frx_errmsg());
+		    remove_tree(top ? top : tmp) < 0)
+			dlog("warning", "%s: left by its runner, not removed: "
+			    "%s", top ? top : tmp, frx_errmsg());
 		else
-			dlog("info", "removed %s, left by its runner", top);
+			dlog("info", "removed %s, left by its runner",
+			    top ? top : tmp);
 	}
 	free(tmp);
 	free(top);
+}
+
+void
+runner_remove_leftovers(const char *drvpath, pid_t runner)
+{
+	char *top;
+
+	if (runner <= 0)
+		return;
+	remove_leftover(NULL, xasprintf("%s/builds/%ld-0", cfg.statedir,
+	    (long)runner));
+	if (cfg.roots_in_memory) {
+		top = run_top(drvpath, runner, 0);
+		remove_leftover(top, xasprintf("%s/build", top));
+	}
 }
 
 struct run {

@@ -20,11 +20,20 @@ if [ "$rc" -eq 3 ]; then
 	echo "build-hello: starting frx-daemon (log: $STATE/log/frx-daemon.log)"
 	(cd / && exec nohup setsid frx-daemon \
 	    >>"$STATE/log/frx-daemon.log" 2>&1 </dev/null) &
+	# Until it answers: a socket file alone may be a killed daemon's.
 	i=0
-	until [ -S "$STATE/daemon-socket/socket" ] || [ $i -ge 50 ]; do
+	while [ "$rc" -eq 3 ] && [ $i -lt 100 ]; do
 		sleep 0.1
 		i=$((i + 1))
+		frx path-info /frx/store/00000000000000000000000000000000-x \
+		    >/dev/null 2>&1 && rc=0 || rc=$?
 	done
+	if [ "$rc" -eq 3 ]; then
+		echo "build-hello: frx-daemon did not start; the end of" \
+		    "$STATE/log/frx-daemon.log:" >&2
+		tail -5 "$STATE/log/frx-daemon.log" >&2
+		exit 1
+	fi
 fi
 
 echo "build-hello: seeding the store with Debian's hello_2.10.orig.tar.gz"

@@ -1031,6 +1031,61 @@ def test_runner_killed_leftovers(d, drvs):
     c.close()
 
 
+def test_launcher_stopped(d, drvs):
+    """A launcher that hangs (SIGSTOP) does not hang its session."""
+    c = d.conn()
+    runner, session, _ = running_runner(d, c, drvs, "stop-pre")
+    launchers = children_named(session, "frx-launcher") if session else []
+    c.process_stderr()
+    c.r_u64()
+    if len(launchers) != 1:
+        check("the session has a launcher to stop", False, launchers)
+        c.close()
+        return
+    os.kill(launchers[0], signal.SIGSTOP)
+    p, out = drvs.make(c, "launcher-stopped", "echo x > $out")
+    t0 = time.time()
+    err = build(c, [p + "!out"])
+    took = time.time() - t0
+    check("a build whose launcher is stopped fails in time (%.1f s) and "
+          "says why" % took, err is not None and took < 30 and
+          "launcher did not answer in time" in err, err)
+    check("... the launcher is gone", gone(launchers[0]), launchers)
+    err = build(c, [p + "!out"])
+    check("... and the build then succeeds", err is None and
+          os.path.exists(out), err)
+    c.close()
+
+
+def test_runner_killed_kept_dir(d, drvs):
+    """A killed runner of a build that may be kept leaves no build
+    directory on disk (it was neither kept nor removed)."""
+    builds = os.path.join(d.state, "builds")
+    before = set(os.listdir(builds))
+    c = d.conn(keep_failed=1)
+    runner, session, _ = running_runner(d, c, drvs, "kept-killed")
+    if runner is None:
+        check("a runner to kill", False)
+        c.close()
+        return
+    for _ in range(100):
+        new = set(os.listdir(builds)) - before
+        if new:
+            break
+        time.sleep(0.05)
+    os.kill(runner, signal.SIGKILL)
+    try:
+        c.process_stderr()
+        err = None
+    except wc.DaemonError as e:
+        err = e.message
+    after = set(os.listdir(builds)) - before
+    check("a killed runner's build directory on disk (%s) is removed" %
+          sorted(new), err is not None and new and not after,
+          (err, sorted(after)))
+    c.close()
+
+
 def test_build_dir_place(d, drvs):
     """A build's /tmp is in the daemon's tmpfs beside its root, unless
     the build may be kept after a failure: then it is on disk."""
@@ -1077,6 +1132,7 @@ def main():
                   test_limits, test_disconnect, test_logs,
                   test_client_not_reading, test_launcher,
                   test_launcher_dies_answering, test_runner_killed_leftovers,
+                  test_launcher_stopped, test_runner_killed_kept_dir,
                   test_build_dir_place):
             guarded(t, d, drvs)
         guarded(test_fetch_limits, d, drvs, top)
