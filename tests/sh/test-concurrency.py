@@ -946,6 +946,20 @@ def test_launcher(d, drvs):
     c.close()
 
 
+def session_launcher(d, c, drvs, name):
+    """The launcher of c's session, seen during a build on c; None (c
+    closed, the test failed) if there is not exactly one."""
+    runner, session, _ = running_runner(d, c, drvs, name)
+    launchers = children_named(session, "frx-launcher") if session else []
+    c.process_stderr()
+    c.r_u64()
+    if len(launchers) != 1:
+        check("the session has one launcher", False, launchers)
+        c.close()
+        return None
+    return launchers[0]
+
+
 def test_launcher_dies_answering(d, drvs):
     """A launcher killed after its fork, before it answers: the session
     never learns the runner's pid, so that runner must not build (it
@@ -955,14 +969,10 @@ def test_launcher_dies_answering(d, drvs):
         return
     c = d.conn()
     p, out = drvs.make(c, "orphaned", "echo x > $out")
-    runner, session, _ = running_runner(d, c, drvs, "orphan-pre")
-    launchers = children_named(session, "frx-launcher") if session else []
-    c.process_stderr()
-    c.r_u64()
-    if len(launchers) != 1:
-        check("the session has a launcher to kill", False, launchers)
-        c.close()
+    launcher = session_launcher(d, c, drvs, "orphan-pre")
+    if launcher is None:
         return
+    launchers = [launcher]
     # Killed as it enters write(2) of its answer, after clone(2).
     st = subprocess.Popen(["strace", "-o", "/dev/null", "-p",
                            str(launchers[0]), "-e", "trace=write",
@@ -983,6 +993,16 @@ def test_launcher_dies_answering(d, drvs):
           err is None and os.path.exists(out) and
           d.log().count("building %s as uid" % p) == 1, err)
     c.close()
+
+
+def kill_runner(c, runner):
+    """SIGKILL the runner of c's build; the error c then gets, or None."""
+    os.kill(runner, signal.SIGKILL)
+    try:
+        c.process_stderr()
+        return None
+    except wc.DaemonError as e:
+        return e.message
 
 
 def test_runner_killed_leftovers(d, drvs):
@@ -1015,12 +1035,7 @@ def test_runner_killed_leftovers(d, drvs):
     if not big or not runner:
         c.close()
         return
-    os.kill(runner, signal.SIGKILL)
-    try:
-        c.process_stderr()
-        err = None
-    except wc.DaemonError as e:
-        err = e.message
+    err = kill_runner(c, runner)
     check("the build fails: its runner was killed", err is not None and
           "killed by signal 9" in err, err)
     check("... and what it left in memory is gone",
@@ -1034,14 +1049,10 @@ def test_runner_killed_leftovers(d, drvs):
 def test_launcher_stopped(d, drvs):
     """A launcher that hangs (SIGSTOP) does not hang its session."""
     c = d.conn()
-    runner, session, _ = running_runner(d, c, drvs, "stop-pre")
-    launchers = children_named(session, "frx-launcher") if session else []
-    c.process_stderr()
-    c.r_u64()
-    if len(launchers) != 1:
-        check("the session has a launcher to stop", False, launchers)
-        c.close()
+    launcher = session_launcher(d, c, drvs, "stop-pre")
+    if launcher is None:
         return
+    launchers = [launcher]
     os.kill(launchers[0], signal.SIGSTOP)
     p, out = drvs.make(c, "launcher-stopped", "echo x > $out")
     t0 = time.time()
@@ -1073,12 +1084,7 @@ def test_runner_killed_kept_dir(d, drvs):
         if new:
             break
         time.sleep(0.05)
-    os.kill(runner, signal.SIGKILL)
-    try:
-        c.process_stderr()
-        err = None
-    except wc.DaemonError as e:
-        err = e.message
+    err = kill_runner(c, runner)
     after = set(os.listdir(builds)) - before
     check("a killed runner's build directory on disk (%s) is removed" %
           sorted(new), err is not None and new and not after,
