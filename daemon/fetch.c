@@ -47,7 +47,7 @@ struct fetch_limits {
  * libcurl is loaded only in the download child.  Linked into the daemon,
  * it and the libraries it pulls in (TLS, SSH, LDAP, Kerberos: 30 of
  * them) made up most of the daemon's mappings, which every fork of a
- * session and of a build's runner and init copied and tore down again.
+ * session and of a build's runner and sandbox copied and tore down again.
  */
 struct curl_api {
 	CURLcode (*global_init)(long);

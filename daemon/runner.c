@@ -67,7 +67,7 @@ run_top(const char *drvpath, pid_t pid, unsigned n)
  * nothing).  A root on disk is in the ledger for the next start
  * instead.  A runner builds once (its counters start at 0: it is a
  * fresh fork either way), and the build's processes die with it
- * (init's parent death signal), so what the build user still owns is
+ * (PID 1's parent death signal), so what the build user still owns is
  * taken back before the removal.
  */
 static void
@@ -471,7 +471,7 @@ run_await_go(struct run *r)
 	close(r->go);
 	r->go = -1;
 	/* Building now: the preparation's lower priority ends (init's
-	 * too, which the builder inherits it from). */
+	 * too, which becomes the builder). */
 	if (r->reniced) {
 		(void)setpriority(PRIO_PROCESS, 0, r->nice);
 		if (r->sb != NULL)
@@ -907,7 +907,7 @@ run_build(struct run *r)
 	run_spec_free(r);
 	if (rc < 0 || run_wait(r) < 0)
 		return -1;
-	/* On Linux nothing is left once init has been reaped; a jail can
+	/* On Linux nothing is left once PID 1 has been reaped; a jail can
 	 * still hold processes of the build: they go now. */
 	if (sandbox_kill(r->sb) < 0)
 		return -1;

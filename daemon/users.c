@@ -11,7 +11,7 @@
  * another state directory but an overlapping uid range takes the next
  * free user instead of running its build as one already in use.  The lock dies with the session process, but
  * the build's processes die with its PID namespace (or jail) a little
- * later, so the file also records "<pid> <start>" of the build's init
+ * later, so the file also records "<pid> <start>" of the build's PID 1
  * while it runs.  A new owner refuses a user whose recorded process is
  * still alive: a user is never handed out while a process of its
  * previous build lives.  The record is cleared when the build has been

@@ -175,8 +175,8 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox **out);
  */
 int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox **out);
 int sandbox_go(const struct sandbox_spec *spec, struct sandbox **sb);
-/* The process to watch: the build's init (Linux) or the builder
-   (FreeBSD).  Do not reap it yourself; use sandbox_poll/sandbox_wait. */
+/* The process to watch: the builder, PID 1 of its namespaces on Linux
+   (init until it execs).  Do not reap it yourself; use sandbox_poll/sandbox_wait. */
 pid_t sandbox_pid(const struct sandbox *sb);
 /* 1 finished (status = the builder's wait status), 0 running, -1 error. */
 int sandbox_poll(struct sandbox *sb, int *status);
@@ -184,7 +184,7 @@ int sandbox_wait(struct sandbox *sb, int *status);
 /* Kill every process of the build (never by uid).  Reap with
    sandbox_wait or sandbox_destroy afterwards. */
 int sandbox_kill(struct sandbox *sb);
-/* 1 if no process of the build can be left (Linux, once init is reaped:
+/* 1 if no process of the build can be left (Linux, once PID 1 is reaped:
  * its PID namespace died with it); 0 if some may still be dying (a
  * removed jail's processes are not waited for). */
 int sandbox_gone(const struct sandbox *sb);
