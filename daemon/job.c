@@ -338,6 +338,8 @@ void
 job_go(struct job *j, const struct build_user *user)
 {
 	j->user = *user;
+	if (j->gofd < 0)	/* cancelled: its runner reports that */
+		return;
 	if (write_full(j->gofd, user, sizeof(*user)) < 0)
 		dlog("warning", "%s: cannot start the prepared build: %s",
 		    j->drvpath, strerror(errno));
@@ -485,6 +487,12 @@ job_cancel(struct job *j)
 	if (!j->ended && j->runner > 0 && !j->killed_for) {
 		j->killed_for = 'c';
 		(void)kill(j->runner, SIGTERM);
+	}
+	/* A prepared build waits for its user in the sandbox's init, which
+	 * our signal does not reach (runner.c): the end of the pipe does. */
+	if (j->gofd >= 0) {
+		close(j->gofd);
+		j->gofd = -1;
 	}
 }
 

@@ -401,10 +401,51 @@ run_spec(struct run *r, struct sandbox_plan *plan, struct strv *env,
 }
 
 /*
- * Everything of the sandbox that does not depend on the build user, made
- * while the session may still wait for a job slot: a prepared build is
- * made for a stand-in user (j->user, from users_stand_in) and given its
- * own by run_go.
+ * The session's word that this prepared build may go, with its user
+ * (end of file: the session gave the build up).  On Linux this runs in
+ * the sandbox's init, which shares our memory while we wait for it
+ * (sandbox.h): what it learns it leaves in r, and the lower priority of
+ * the preparation ends for init, which becomes the builder; ours ends
+ * in run_go.  Our signals do not reach it there: the session closes
+ * the pipe to cancel.
+ */
+static int
+run_await_user(void *arg, uid_t *uid, gid_t *gid)
+{
+	struct run *r = arg;
+	struct build_user u;
+	struct pollfd pfd;
+	int n;
+
+	for (;;) {
+		if (run_cancel)
+			return frx_seterr("%s: cancelled before it started",
+			    r->j->drvpath);
+		pfd.fd = r->go;
+		pfd.events = POLLIN;
+		n = poll(&pfd, 1, 1000);
+		if (n > 0)
+			break;
+		if (n < 0 && errno != EINTR)
+			return frx_seterr_errno("%s: poll", r->j->drvpath);
+	}
+	if (read_full(r->go, &u, sizeof(u)) < 0)
+		return frx_seterr("%s: cancelled before it started",
+		    r->j->drvpath);
+	if (r->reniced)
+		(void)setpriority(PRIO_PROCESS, 0, r->nice);
+	r->j->user = u;
+	*uid = u.uid;
+	*gid = u.gid;
+	return 0;
+}
+
+/*
+ * The sandbox's spec.  A prepared build (see job_start) is made while
+ * the session may still wait for a job slot, at a lower priority and
+ * for a stand-in user (j->user, from users_stand_in), and given its own
+ * by run_await_user: sandbox_start sets everything up that does not
+ * depend on the user, then waits for it.
  */
 static int
 run_prepare(struct run *r)
@@ -433,62 +474,12 @@ run_prepare(struct run *r)
 	spec->envp = r->envp;
 	spec->log_fd = r->pipefd[1];
 	spec->ledger = r->ledger;
-	/* With its user known, the build starts at once (run_go). */
-	if (r->go >= 0 && sandbox_prepare(spec, &r->sb) < 0)
-		return frx_preferr("cannot build '%s': sandbox setup failed",
-		    r->j->drvpath);
-	return 0;
-}
-
-/* Wait for the session's word: the build user, once a job slot is free
- * (end of file: the session gave the build up). */
-static int
-run_await_go(struct run *r)
-{
-	struct build_user u;
-	struct pollfd pfd[2];
-	char drain[64];
-	int n;
-
-	for (;;) {
-		if (run_cancel)
-			return frx_seterr("%s: cancelled before it started",
-			    r->j->drvpath);
-		pfd[0].fd = r->go;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = run_sigpipe[0];
-		pfd[1].events = POLLIN;
-		n = poll(pfd, 2, 1000);
-		if (n > 0 && pfd[1].revents)
-			while (read(run_sigpipe[0], drain, sizeof(drain)) > 0)
-				;
-		if (n > 0 && pfd[0].revents)
-			break;
+	spec->await_fd = -1;
+	if (r->go >= 0) {
+		spec->await_user = run_await_user;
+		spec->await_arg = r;
+		spec->await_fd = r->go;
 	}
-	if (read_full(r->go, &u, sizeof(u)) < 0)
-		return frx_seterr("%s: cancelled before it started",
-		    r->j->drvpath);
-	close(r->go);
-	r->go = -1;
-	/* Building now: the preparation's lower priority ends (init's
-	 * too, which becomes the builder). */
-	if (r->reniced) {
-		(void)setpriority(PRIO_PROCESS, 0, r->nice);
-		if (r->sb != NULL)
-			(void)setpriority(PRIO_PROCESS, sandbox_pid(r->sb),
-			    r->nice);
-	}
-	if (chown(r->tmp, u.uid, u.gid) < 0)
-		return frx_seterr_errno("%s: chown", r->tmp);
-	if (u.uid != r->j->user.uid || u.gid != r->j->user.gid) {
-		/* The same plan for the real user, for sandbox_go. */
-		plan_free(&r->plan);
-		r->pp.uid = r->spec.uid = u.uid;
-		r->pp.gid = r->spec.gid = u.gid;
-		if (plan_make(&r->pp, &r->plan) < 0)
-			return -1;
-	}
-	r->j->user = u;
 	return 0;
 }
 
@@ -497,7 +488,7 @@ run_await_go(struct run *r)
  * the session's word that it knows the runner's pid: a launcher that
  * died before it could answer leaves the session unaware of this
  * runner, and the build is failed there instead (end of file here).
- * The word has long come by the time the sandbox is set up.
+ * The word comes right after the launcher's answer.
  */
 static int
 run_confirmed(struct run *r)
@@ -516,17 +507,27 @@ run_confirmed(struct run *r)
 	return 0;
 }
 
-/* Start the builder in the prepared sandbox. */
+/* Set the sandbox up, wait for the user if prepared, start the builder. */
 static int
 run_go(struct run *r)
 {
-	if (run_confirmed(r) < 0 || (r->go >= 0 && run_await_go(r) < 0))
+	int rc;
+
+	if (run_confirmed(r) < 0)
 		return -1;
-	r->start_ms = r->last_ms = now_ms();
-	putn(&r->report, "start", now_s());
-	if (sandbox_go(&r->spec, &r->sb) < 0)
+	rc = sandbox_start(&r->spec, &r->sb);
+	if (r->go >= 0) {
+		close(r->go);
+		r->go = -1;
+	}
+	/* Building now: the preparation's lower priority ends. */
+	if (r->reniced)
+		(void)setpriority(PRIO_PROCESS, 0, r->nice);
+	if (rc < 0)
 		return frx_preferr("cannot build '%s': sandbox setup failed",
 		    r->j->drvpath);
+	r->start_ms = r->last_ms = now_ms();
+	putn(&r->report, "start", now_s());
 	users_note_process(&r->j->user, sandbox_pid(r->sb));
 	/*
 	 * The log file only now, while the builder starts: until it is

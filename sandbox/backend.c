@@ -61,31 +61,6 @@ sb_read_status(int fd, struct buf *b)
 }
 
 int
-sb_read_ready(int fd, struct buf *b)
-{
-	size_t want = strlen(SB_READY);
-	char tmp[16];
-	ssize_t n;
-
-	/* Never more than is missing: what follows belongs to sandbox_go. */
-	while (b->len < want) {
-		n = read(fd, tmp, want - b->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return frx_seterr_errno("sandbox: read status pipe");
-		if (n == 0)
-			return -1;
-		buf_add(b, tmp, (size_t)n);
-		if (memcmp(b->data, SB_READY, b->len) != 0) {
-			(void)sb_read_status(fd, b);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int
 sb_parse_ok(const char *text, uid_t *uid, gid_t *gid, char **host)
 {
 	unsigned long u, g;
@@ -289,4 +264,22 @@ sb_apply_user(const char *root, const struct sandbox_plan *plan)
 			return -1;
 	}
 	return 0;
+}
+
+int
+sb_give_cwd(const struct sandbox_spec *spec, uid_t uid, gid_t gid)
+{
+	const struct plan_entry *e;
+	size_t i;
+
+	for (i = 0; i < spec->plan->n; i++) {
+		e = &spec->plan->v[i];
+		if (e->kind != PLAN_BIND_RW || strcmp(e->target, spec->cwd))
+			continue;
+		if (lchown(e->source, uid, gid) < 0)
+			return frx_seterr_errno("sandbox: chown %s", e->source);
+		return 0;
+	}
+	return frx_seterr("sandbox: %s: not a directory of the plan",
+	    spec->cwd);
 }

@@ -19,21 +19,6 @@
 
 #define SB_STATUS_MAX 4096
 
-/*
- * A prepared sandbox: the process that will start the builder writes
- * SB_READY to the status pipe once everything else is set up, then
- * waits on the gate pipe for one struct sb_gate, the user to build as.
- * Reading the end of the gate instead, it gives up and exits.
- */
-#define SB_READY "ready\n"
-struct sb_gate {
-	uid_t uid;
-	gid_t gid;
-};
-/* Read the status pipe up to SB_READY: 0 ready, -1 anything else (the
- * start failed; b holds what was said, as for sb_read_status). */
-int sb_read_ready(int fd, struct buf *b);
-
 /* Write frx_errmsg() to the status pipe and _exit(127). */
 void sb_child_fail(int fd) __attribute__((noreturn));
 /* Write the "ok" line with what this process sees of itself. */
@@ -60,10 +45,14 @@ int sb_make_mount_point(const char *path, int dir);
 /* PLAN_DIR and PLAN_FILE entries: created, owned and moded as planned. */
 int sb_make_dir(const struct plan_entry *e, const char *path);
 int sb_make_file(const struct plan_entry *e, const char *path);
-/* A prepared root given its real user (sandbox_go): the plan's files
- * rewritten and its directories' owners and modes set again, through
- * the host's view of root.  Refuses an entry below a mount of the plan,
- * where the host's view is not the build's. */
+/* A root made for a stand-in user given its real one (see await_user in
+ * sandbox.h): the files and the directories' owners and modes of plan,
+ * made for the real user, written again under root ("" from inside
+ * the sandbox).  Refuses an entry below a mount of the plan: only what
+ * the plan itself made is written. */
 int sb_apply_user(const char *root, const struct sandbox_plan *plan);
+/* Give the host directory that the plan binds at spec->cwd (the build
+ * directory) to uid:gid. */
+int sb_give_cwd(const struct sandbox_spec *spec, uid_t uid, gid_t gid);
 
 #endif

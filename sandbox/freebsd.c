@@ -849,14 +849,11 @@ abort_start(struct sandbox *sb)
 	sandbox_free(sb);
 }
 
-int
-sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
+static int
+start(const struct sandbox_spec *spec, struct sandbox **out)
 {
 	struct sandbox *sb;
 
-	*out = NULL;
-	if (sb_check_spec(spec) < 0)
-		return -1;
 	sb = xcalloc(1, sizeof(*sb));
 	sb->pid = -1;
 	sb->jid = -1;
@@ -875,22 +872,35 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 }
 
 /*
- * Nothing is made ahead here: the jail and its mounts are made for the
- * real user when the builder goes.
+ * Nothing is made ahead here: with spec->await_user, the user is
+ * awaited first (in the caller), and the jail and its mounts are made
+ * for that user.
  */
 int
-sandbox_prepare(const struct sandbox_spec *spec, struct sandbox **out)
+sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 {
-	*out = NULL;
-	return sb_check_spec(spec);
-}
+	struct sandbox_spec s;
+	struct sandbox_plan plan = { NULL, 0 };
+	int r;
 
-int
-sandbox_go(const struct sandbox_spec *spec, struct sandbox **sb)
-{
-	if (*sb != NULL)
-		return frx_seterr("sandbox: the builder was started already");
-	return sandbox_start(spec, sb);
+	*out = NULL;
+	if (sb_check_spec(spec) < 0)
+		return -1;
+	if (spec->await_user == NULL)
+		return start(spec, out);
+	s = *spec;
+	s.await_user = NULL;
+	if (spec->await_user(spec->await_arg, &s.uid, &s.gid) < 0 ||
+	    sb_check_spec(&s) < 0)
+		return -1;
+	plan_copy(spec->plan, &plan);
+	plan_set_user(&plan, s.uid, s.gid);
+	s.plan = &plan;
+	r = sb_give_cwd(&s, s.uid, s.gid);
+	if (r == 0)
+		r = start(&s, out);
+	plan_free(&plan);
+	return r;
 }
 
 pid_t

@@ -295,38 +295,90 @@ add_store(struct sandbox_plan *plan, const struct plan_params *p)
 	return 0;
 }
 
+/*
+ * The text of the generated file target for uid:gid, or NULL if target
+ * is not one of them.  FreeBSD's getpwuid() reads pwd.db, not
+ * /etc/passwd: its backend runs pwd_mkdb(8) on master.passwd (passwd(5)
+ * format: name, password, uid, gid, class, change, expire, gecos, home,
+ * shell).
+ */
+static char *
+user_file(const char *target, uid_t uid, gid_t gid)
+{
+	unsigned long u = (unsigned long)uid, g = (unsigned long)gid;
+
+	if (strcmp(target, "/etc/passwd") == 0)
+		return xasprintf("root:x:0:0:root:/root:/bin/sh\n"
+		    "%s:x:%lu:%lu:frx build user:%s:/bin/sh\n"
+		    "nobody:x:%d:%d:nobody:/:/bin/false\n", BUILD_USER, u,
+		    g, BUILD_HOME, NOBODY_ID, NOBODY_ID);
+	if (strcmp(target, "/etc/master.passwd") == 0)
+		return xasprintf("root:*:0:0::0:0:root:/root:/bin/sh\n"
+		    "%s:*:%lu:%lu::0:0:frx build user:%s:/bin/sh\n"
+		    "nobody:*:%d:%d::0:0:nobody:/:/bin/false\n", BUILD_USER,
+		    u, g, BUILD_HOME, NOBODY_ID, NOBODY_ID);
+	if (strcmp(target, "/etc/group") == 0)
+		return xasprintf("root:x:0:\n%s:x:%lu:\nnogroup:x:%d:\n",
+		    BUILD_USER, g, NOBODY_ID);
+	return NULL;
+}
+
 static void
 add_etc_files(struct sandbox_plan *plan, const struct plan_params *p,
     enum plan_flavor flavor)
 {
+	static const char *const files[] = {
+		"/etc/passwd", "/etc/master.passwd", "/etc/group", NULL
+	};
 	char *s;
+	int i;
 
-	s = xasprintf("root:x:0:0:root:/root:/bin/sh\n"
-	    "%s:x:%lu:%lu:frx build user:%s:/bin/sh\n"
-	    "nobody:x:%d:%d:nobody:/:/bin/false\n", BUILD_USER,
-	    (unsigned long)p->uid, (unsigned long)p->gid, BUILD_HOME,
-	    NOBODY_ID, NOBODY_ID);
-	plan_add(plan, PLAN_FILE, s, "/etc/passwd", 0644, 0, 0);
-	free(s);
-	/*
-	 * FreeBSD's getpwuid() reads pwd.db, not /etc/passwd: the backend
-	 * runs pwd_mkdb(8) on this file (passwd(5) format: name, password,
-	 * uid, gid, class, change, expire, gecos, home, shell).
-	 */
-	if (flavor == PLAN_FREEBSD) {
-		s = xasprintf("root:*:0:0::0:0:root:/root:/bin/sh\n"
-		    "%s:*:%lu:%lu::0:0:frx build user:%s:/bin/sh\n"
-		    "nobody:*:%d:%d::0:0:nobody:/:/bin/false\n", BUILD_USER,
-		    (unsigned long)p->uid, (unsigned long)p->gid, BUILD_HOME,
-		    NOBODY_ID, NOBODY_ID);
-		plan_add(plan, PLAN_FILE, s, "/etc/master.passwd", 0600, 0,
-		    0);
+	for (i = 0; files[i] != NULL; i++) {
+		if (flavor != PLAN_FREEBSD &&
+		    strcmp(files[i], "/etc/master.passwd") == 0)
+			continue;
+		s = user_file(files[i], p->uid, p->gid);
+		plan_add(plan, PLAN_FILE, s, files[i],
+		    strcmp(files[i], "/etc/master.passwd") == 0 ? 0600 : 0644,
+		    0, 0);
 		free(s);
 	}
-	s = xasprintf("root:x:0:\n%s:x:%lu:\nnogroup:x:%d:\n", BUILD_USER,
-	    (unsigned long)p->gid, NOBODY_ID);
-	plan_add(plan, PLAN_FILE, s, "/etc/group", 0644, 0, 0);
-	free(s);
+}
+
+/*
+ * What depends on the build user in a plan: the text of the generated
+ * user files, and the group of the directories that are the build
+ * group's (the store directory).  No other entry has an owner other
+ * than root.
+ */
+void
+plan_set_user(struct sandbox_plan *p, uid_t uid, gid_t gid)
+{
+	struct plan_entry *e;
+	char *s;
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		e = &p->v[i];
+		if (e->kind == PLAN_FILE &&
+		    (s = user_file(e->target, uid, gid)) != NULL) {
+			free(e->source);
+			e->source = s;
+		} else if (e->kind == PLAN_DIR && e->gid != 0)
+			e->gid = gid;
+	}
+}
+
+void
+plan_copy(const struct sandbox_plan *in, struct sandbox_plan *out)
+{
+	size_t i;
+
+	out->v = NULL;
+	out->n = 0;
+	for (i = 0; i < in->n; i++)
+		plan_add(out, in->v[i].kind, in->v[i].source, in->v[i].target,
+		    in->v[i].mode, in->v[i].uid, in->v[i].gid);
 }
 
 /*

@@ -116,6 +116,13 @@ int plan_make(const struct plan_params *p, struct sandbox_plan *out);
 int plan_make_flavor(const struct plan_params *p, enum plan_flavor flavor,
     struct sandbox_plan *out);
 void plan_free(struct sandbox_plan *p);
+/* out (overwritten) as a copy of in. */
+void plan_copy(const struct sandbox_plan *in, struct sandbox_plan *out);
+/* The plan made for another build user turned into the one plan_make
+ * makes for uid:gid (the same parameters otherwise).  Touches only
+ * memory, so that it can run inside a sandbox that has left the host's
+ * file system behind. */
+void plan_set_user(struct sandbox_plan *p, uid_t uid, gid_t gid);
 /* Human-readable, one line per entry (appends to out). */
 int plan_format(const struct sandbox_plan *p, struct buf *out);
 /* Append one entry; plan_make uses it, tests and backends may too. */
@@ -144,6 +151,32 @@ struct sandbox_spec {
 				   e.g. a busy mount unmounted by force */
 	unsigned long max_procs;/* processes the build user may have at
 				   once (RLIMIT_NPROC); 0: SANDBOX_MAX_PROCS */
+	/*
+	 * Optional: a sandbox set up before its build user is known, so
+	 * that the next build's sandbox is made while another builder
+	 * runs.  uid, gid and plan are then a stand-in's.  Once the root
+	 * is made, and before anything runs as a build user, sandbox_start
+	 * calls await_user(await_arg, &uid, &gid), which waits for the
+	 * user to build as and returns 0, or -1 to give up (sandbox_start
+	 * then fails as after any other step, leaving nothing).  The
+	 * sandbox is then made the user's: the plan's generated files and
+	 * owners (plan_set_user) and the working directory (the build
+	 * directory, which the caller made for the stand-in).
+	 *
+	 * On Linux await_user runs in the sandbox's first process, root
+	 * in the new namespaces, which shares the caller's memory while
+	 * the caller is suspended (as after vfork(2)) until the builder
+	 * has exec'd: it may read and write the caller's memory (to hand
+	 * the user back, say) and use the caller's descriptors, but the
+	 * host's file system is no longer in sight, and the caller's
+	 * signals are not seen until sandbox_start returns.  On FreeBSD it
+	 * runs in the caller, before the jail is made.
+	 */
+	int (*await_user)(void *arg, uid_t *uid, gid_t *gid);
+	void *await_arg;
+	int await_fd;		/* with await_user: a descriptor it reads,
+				   kept open for it where it runs; -1: none.
+				   The caller's stays the caller's. */
 };
 
 #define SANDBOX_MAX_PROCS 4096
@@ -151,30 +184,15 @@ struct sandbox_spec {
 struct sandbox;
 
 /*
- * Create spec->root, carry out the plan, drop to uid:gid and exec the
- * builder.  Returns 0 once the builder has been exec'd.  On failure
+ * Create spec->root, carry out the plan, drop to uid:gid (or the user
+ * spec->await_user gives) and exec the builder.  Returns 0 once the
+ * builder has been exec'd.  On failure
  * returns -1 with a message naming the failed step; everything the call
  * made (processes, mounts, the root tree, the ledger) is gone again and
  * *out is NULL.
  */
 int sandbox_start(const struct sandbox_spec *spec, struct sandbox **out);
 
-/*
- * sandbox_start in two halves, so that the next build's sandbox can be
- * set up while another builder runs.  sandbox_prepare does what does not
- * depend on the build user: on Linux the root, the namespaces and every
- * mount, with init waiting to start the builder; on FreeBSD nothing (*out
- * is then NULL).  spec->uid and spec->gid may be a stand-in there.
- * sandbox_go starts the builder as spec->uid:spec->gid; spec is the one
- * given to sandbox_prepare, except for the user and for the plan, which
- * must be made from the same parameters with the real user (only its
- * generated files and the owners of its directories are looked at: they
- * are rewritten when the user differs).  With *sb NULL it is
- * sandbox_start.  On failure *sb is destroyed and NULL.  A prepared
- * sandbox that never goes is taken down by sandbox_destroy.
- */
-int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox **out);
-int sandbox_go(const struct sandbox_spec *spec, struct sandbox **sb);
 /* The process to watch: the builder, PID 1 of its namespaces on Linux
    (init until it execs).  Do not reap it yourself; use sandbox_poll/sandbox_wait. */
 pid_t sandbox_pid(const struct sandbox *sb);

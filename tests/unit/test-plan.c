@@ -225,6 +225,64 @@ test_flavor_differences(void **state)
 	plan_free(&fb);
 }
 
+/* Every entry, its file text included, for a comparison of plans. */
+static void
+dump(const struct sandbox_plan *p, struct buf *out)
+{
+	size_t i;
+
+	plan_format(p, out);
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].kind == PLAN_FILE)
+			buf_printf(out, "%s:\n%s", p->v[i].target,
+			    p->v[i].source);
+}
+
+/*
+ * A plan made for a stand-in user and given the real one (a prepared
+ * sandbox) is the plan made for the real user, on both systems; and
+ * the copy it starts from is the same plan.
+ */
+static void
+test_set_user(void **state)
+{
+	static const enum plan_flavor flavors[] = {
+		PLAN_LINUX, PLAN_FREEBSD
+	};
+	struct fx *f = *state;
+	struct sandbox_plan real = { NULL, 0 }, copy = { NULL, 0 };
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	size_t k;
+
+	for (k = 0; k < 2; k++) {
+		f->p.uid = 35001;
+		f->p.gid = 35001;
+		assert_int_equal(plan_make_flavor(&f->p, flavors[k],
+		    &f->plan), 0);
+		plan_copy(&f->plan, &copy);
+		dump(&f->plan, &a);
+		dump(&copy, &b);
+		assert_string_equal(a.data, b.data);
+		f->p.uid = 35007;
+		f->p.gid = 35000;
+		assert_int_equal(plan_make_flavor(&f->p, flavors[k], &real),
+		    0);
+		plan_set_user(&copy, 35007, 35000);
+		a.len = b.len = 0;
+		dump(&real, &a);
+		dump(&copy, &b);
+		assert_string_equal(a.data, b.data);
+		assert_non_null(strstr(b.data, ":35007:35000:"));
+		assert_null(strstr(b.data, "35001"));
+		a.len = b.len = 0;
+		plan_free(&f->plan);
+		plan_free(&real);
+		plan_free(&copy);
+	}
+	buf_free(&a);
+	buf_free(&b);
+}
+
 /* plan_make() is the plan of the system the tests were built on. */
 static void
 test_host_flavor(void **state)
@@ -472,6 +530,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_master_passwd, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_flavor_differences, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_set_user, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_host_flavor, setup,
 		    teardown),

@@ -246,7 +246,8 @@ fill_spec(struct fx *f, uid_t uid, gid_t gid, char *const *argv,
 		NULL };
 	struct sandbox_spec s = {
 		f->root, &f->plan, uid, gid, HOSTNAME, f->network, "/tmp",
-		argv, envp, f->log_fd, NULL, NULL, f->max_procs
+		argv, envp, f->log_fd, NULL, NULL, f->max_procs, NULL, NULL,
+		-1
 	};
 
 	*spec = s;
@@ -412,10 +413,48 @@ spec_for(struct fx *f, uid_t uid, gid_t gid, char *const *argv,
 	fill_spec(f, uid, gid, argv, spec);
 }
 
-/* Prepared for a stand-in user, started as another: the builder is that
-   user, and so are its passwd entry and its store directory's group. */
+/* What await_user saw, from inside the sandbox's init; written into
+   the test's memory, which init shares until it execs. */
+struct await {
+	int fd;			/* the user arrives here */
+	int give_up;
+	pid_t pid;		/* getpid() in init */
+	char passwd[256];	/* /etc/passwd before the user is known */
+	int root_writable;
+};
+
+static int
+await_user(void *arg, uid_t *uid, gid_t *gid)
+{
+	struct await *a = arg;
+	uid_t u[2];
+	int fd;
+
+	a->pid = getpid();
+	fd = open("/etc/passwd", O_RDONLY);
+	if (fd >= 0) {
+		(void)read(fd, a->passwd, sizeof(a->passwd) - 1);
+		close(fd);
+	}
+	a->root_writable = access("/", W_OK) == 0;
+	if (a->give_up)
+		return frx_seterr("sandbox test: given up");
+	if (read_full(a->fd, u, sizeof(u)) < 0)
+		return frx_seterr("sandbox test: no user");
+	*uid = u[0];
+	*gid = (gid_t)u[1];
+	return 0;
+}
+
+/*
+ * Made for a stand-in user, started as another that await_user reads
+ * from a pipe, in the sandbox's init (PID 1 inside, the root made,
+ * not yet read-only): the builder is that user, and so are its passwd
+ * entry, its store directory's group and its build directory, which
+ * was root's until then.
+ */
 static void
-test_prepare_go(void **state)
+test_await_user(void **state)
 {
 	struct fx *f = *state;
 	char *script = xasprintf("test \"$(id -u)\" = 35001;"
@@ -423,25 +462,32 @@ test_prepare_go(void **state)
 	    "grep -q '^frxbuild:x:35001:35001:' /etc/passwd;"
 	    "grep -q '^frxbuild:x:35001:$' /etc/group;"
 	    "test \"$(stat -c %%g %s)\" = 35001;"
+	    "test \"$(stat -c %%u:%%g /tmp)\" = 35001:35001;"
+	    "touch /tmp/mine; ! touch /etc/x 2>/dev/null;"
 	    "echo out > %s", f->store, f->outputs.v[0]);
 	char *argv[] = { "/bin/sh", "-ec", script, NULL };
+	struct await a;
 	struct sandbox_spec spec;
 	struct sandbox *sb;
-	struct stat st;
-	int status;
+	uid_t user[2] = { BUILD_UID, BUILD_GID };
+	int p[2], status;
 
 	SKIP_UNLESS_ABLE();
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], user, sizeof(user)), sizeof(user));
+	close(p[1]);
+	a.fd = p[0];
+	assert_int_equal(chown(f->build, 0, 0), 0);
 	spec_for(f, 35077, 35077, argv, &spec);
-	if (sandbox_prepare(&spec, &sb) < 0)
-		fail_msg("sandbox_prepare: %s", frx_errmsg());
-	assert_non_null(sb);
-	/* Set up and waiting: the root is there, no builder runs yet. */
-	assert_int_equal(lstat(f->root, &st), 0);
-	assert_false(uid_has_processes(35077, "/bin/sh"));
-	assert_false(uid_has_processes(BUILD_UID, "35001"));
-	spec_for(f, BUILD_UID, BUILD_GID, argv, &spec);
-	if (sandbox_go(&spec, &sb) < 0)
-		fail_msg("sandbox_go: %s", frx_errmsg());
+	spec.await_user = await_user;
+	spec.await_arg = &a;
+	spec.await_fd = p[0];
+	if (sandbox_start(&spec, &sb) < 0)
+		fail_msg("sandbox_start: %s", frx_errmsg());
+	assert_int_equal(a.pid, 1);
+	assert_non_null(strstr(a.passwd, ":35077:35077:"));
+	assert_true(a.root_writable);
 	assert_int_equal(sandbox_observed_uid(sb), BUILD_UID);
 	assert_int_equal(sandbox_wait(sb, &status), 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -449,29 +495,34 @@ test_prepare_go(void **state)
 	assert_exit0(status);
 	assert_int_equal(sandbox_destroy(sb), 0);
 	assert_gone(f);
+	close(p[0]);
 	free(script);
 }
 
-/* A prepared sandbox that never goes leaves nothing behind. */
+/* An await_user that gives up (the session cancelled the build) fails
+   the start with its message, and leaves nothing behind. */
 static void
-test_prepare_abandoned(void **state)
+test_await_gives_up(void **state)
 {
 	struct fx *f = *state;
 	char *argv[] = { "/bin/sh", "-ec", "touch /tmp/ran", NULL };
 	char *ran = xasprintf("%s/ran", f->build);
+	struct await a;
 	struct sandbox_spec spec;
-	struct sandbox *sb;
-	pid_t init;
+	struct sandbox *sb = (struct sandbox *)&sb;
 
 	SKIP_UNLESS_ABLE();
+	memset(&a, 0, sizeof(a));
+	a.give_up = 1;
 	spec_for(f, BUILD_UID, BUILD_GID, argv, &spec);
-	if (sandbox_prepare(&spec, &sb) < 0)
-		fail_msg("sandbox_prepare: %s", frx_errmsg());
-	init = sandbox_pid(sb);
-	assert_int_equal(kill(init, 0), 0);
-	assert_int_equal(sandbox_destroy(sb), 0);
+	spec.await_user = await_user;
+	spec.await_arg = &a;
+	assert_int_equal(sandbox_start(&spec, &sb), -1);
+	assert_null(sb);
+	assert_string_equal(frx_errmsg(), "sandbox test: given up");
+	assert_int_equal(a.pid, 1);
 	assert_gone(f);
-	assert_int_equal(kill(init, 0), -1);
+	assert_false(uid_has_processes(BUILD_UID, "/tmp/ran"));
 	assert_int_equal(access(ran, F_OK), -1);
 	free(ran);
 }
@@ -853,7 +904,7 @@ test_ledger(void **state)
 	char *want = xasprintf("root %s\n", f->root);
 	struct sandbox_spec spec = {
 		f->root, &f->plan, BUILD_UID, BUILD_GID, HOSTNAME, 0,
-		"/", argv, envp, -1, ledger, NULL, 0
+		"/", argv, envp, -1, ledger, NULL, 0, NULL, NULL, -1
 	};
 	struct buf b = BUF_INIT;
 	struct sandbox *sb;
@@ -900,9 +951,9 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_identity, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_prepare_go, setup,
+		cmocka_unit_test_setup_teardown(test_await_user, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_prepare_abandoned, setup,
+		cmocka_unit_test_setup_teardown(test_await_gives_up, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_file_system, setup,
 		    teardown),
