@@ -3,6 +3,7 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share/frx
+LIBEXECDIR ?= $(PREFIX)/libexec/frx
 MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 
@@ -18,6 +19,10 @@ ifeq ($(OS),Linux)
 OSDEFS = -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
 SANDBOX_OS = sandbox/linux.c
 OSLIBS = -lseccomp
+# PID 1 of every sandbox (sandbox/reaper.c): static, with musl where
+# there is one, since a static glibc binary is slow to start.
+REAPER = $(B)/frx-reaper
+REAPER_CC := $(shell command -v musl-gcc 2>/dev/null || echo $(CC))
 endif
 ifeq ($(OS),FreeBSD)
 OSDEFS =
@@ -41,7 +46,8 @@ CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 BZ2_LIBS = -lbz2
 
 ALL_CFLAGS = $(WARN) $(OSDEFS) $(CFLAGS) $(PTHREAD) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS) \
-	-DFRX_DATADIR='"$(DATADIR)"' -DFRX_BINDIR='"$(BINDIR)"'
+	-DFRX_DATADIR='"$(DATADIR)"' -DFRX_BINDIR='"$(BINDIR)"' \
+	-DFRX_LIBEXECDIR='"$(LIBEXECDIR)"'
 
 # The daemon binds every symbol at start (and keeps its relocations
 # read-only): its sessions, runners and sandbox processes are forks, and
@@ -67,7 +73,7 @@ TESTS = $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 
 PROGS = $(B)/frx $(B)/frx-daemon $(B)/frx-drop-exec
 
-all: $(PROGS) $(TESTS)
+all: $(PROGS) $(REAPER) $(TESTS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -99,6 +105,10 @@ $(B)/frx-drop-exec: helper/frx-drop-exec.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OSDEFS) $(CFLAGS) -o $@ $<
 
+$(B)/frx-reaper: sandbox/reaper.c
+	@mkdir -p $(dir $@)
+	$(REAPER_CC) $(WARN) $(OSDEFS) -O2 -static -o $@ $<
+
 $(B)/tests/%: tests/unit/%.c $(B)/libsandbox.a $(B)/libfrx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libsandbox.a $(B)/libfrx.a \
@@ -107,9 +117,11 @@ $(B)/tests/%: tests/unit/%.c $(B)/libsandbox.a $(B)/libfrx.a
 check: all
 	tests/run-all.sh
 
-install: $(PROGS)
+install: $(PROGS) $(REAPER)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	[ -z "$(REAPER)" ] || { install -d $(DESTDIR)$(LIBEXECDIR) && \
+		install -m 0755 $(REAPER) $(DESTDIR)$(LIBEXECDIR)/; }
 	cp -R scheme/. $(DESTDIR)$(DATADIR)/
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/; done; true
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true

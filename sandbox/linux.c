@@ -4,17 +4,19 @@
  * sandbox_start() clones "init" into new mount, PID, UTS, IPC and cgroup
  * namespaces (and a new network namespace unless the build is a
  * fixed-output one).  Init, still root, builds the new root from the plan
- * with bind mounts and pivots into it, then drops to the build user and
- * execs the builder: the builder is PID 1 of the build, as in Nix and
- * Guix.  When it exits the kernel kills whatever is left in the PID
- * namespace, and the mount namespace dies with its last process, so no
- * mount is ever made in the daemon's namespace.
+ * with bind mounts and pivots into it, starts the builder (which drops
+ * to the build user and execs), then execs frx-reaper (reaper.c), which
+ * stays PID 1: it reaps, and when the builder exits it passes its
+ * status on and exits too.  Its exit makes the kernel kill whatever is
+ * left in the PID namespace, and the mount namespace dies with its last
+ * process, so no mount is ever made in the daemon's namespace.
  *
  * Init shares the daemon's memory until it execs (CLONE_VM and
- * CLONE_VFORK), and the daemon's side waits meanwhile.  One pipe
- * connects them: the status pipe (a setup error, or "ok UID GID
- * HOSTNAME" just before the exec; end of file once the builder has
- * exec'd).  See doc/sandbox.md.
+ * CLONE_VFORK), and the daemon's side waits meanwhile.  Two pipes
+ * connect them: the status pipe (a setup error, or "ok UID GID
+ * HOSTNAME" from the builder just before its exec; end of file once
+ * init has exec'd the reaper) and the result pipe (the builder's wait
+ * status, from the reaper).  See doc/sandbox.md.
  */
 #define _GNU_SOURCE	/* clone flags, O_PATH, pipe2, ST_NODEV */
 #include <errno.h>
@@ -54,7 +56,8 @@
 
 
 struct sandbox {
-	pid_t pid;		/* init, then the builder: PID 1 of the build */
+	pid_t pid;		/* init, then frx-reaper: PID 1 of the build */
+	int result_fd;		/* the builder's wait status comes here */
 	int mntns_fd;		/* the build's mount namespace: see launch */
 	int reaped;
 	int status;		/* PID 1's wait status once reaped */
@@ -71,6 +74,7 @@ struct child {
 	const struct sandbox_spec *spec;
 	const char *root;
 	int status_w;
+	int result_w;
 	int netns;		/* from the stock, or -1: make a new one */
 	uid_t uid;		/* the build user: the spec's or await_user's */
 	gid_t gid;
@@ -485,7 +489,7 @@ setup_root(const struct child *c)
 	return enter_root(c->root);
 }
 
-/* ---- init becomes the builder: the build user, then exec ---- */
+/* ---- the builder: PID 2, the build user, then exec ---- */
 
 static void
 reset_signals(void)
@@ -677,6 +681,7 @@ builder_main(const struct child *c)
 {
 	const struct sandbox_spec *s = c->spec;
 
+	close(c->result_w);
 	if (setsid() < 0) {
 		frx_seterr_errno("sandbox: builder: setsid");
 		sb_child_fail(c->status_w);
@@ -711,16 +716,49 @@ move_high(int fd)
 	return nfd;
 }
 
+static int
+builder_entry(void *arg)
+{
+	builder_main(arg);
+}
+
 /*
- * Init sets the sandbox up as root and then becomes the builder, which
- * is PID 1 of the build, as in Nix and Guix: no process of ours stays
- * inside beside it.  A separate init that forked the builder and reaped
- * cost a process's start, exit and wake-ups on every build (0.15 ms of
- * a trivial build's 0.9 ms of sandbox).  What that init did, PID 1
- * still does: its exit ends every other process of the build, and its
- * wait status is the build's.  Orphans of the build are now the
- * builder's to reap, and, as for any PID 1, a signal sent from inside
- * the build that the builder has no handler for does not reach it.
+ * The builder shares init's memory, which is the runner's, until it
+ * execs (CLONE_VM and CLONE_VFORK, as posix_spawn does): init waits
+ * meanwhile.  Signal dispositions, descriptors, credentials, limits,
+ * the working directory and the seccomp filter are still the
+ * builder's own: none of CLONE_SIGHAND, CLONE_FILES, CLONE_FS or
+ * CLONE_THREAD is given.
+ */
+static pid_t
+spawn_builder(struct child *c)
+{
+	const size_t size = 256 * 1024;
+	char *stack;
+	pid_t pid;
+
+	stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -1;
+	pid = clone(builder_entry, stack + size, CLONE_VM | CLONE_VFORK |
+	    SIGCHLD, c);
+	(void)munmap(stack, size);
+	return pid;
+}
+
+static int reaper_fd = -1;	/* frx-reaper, opened by reaper_open */
+
+/*
+ * Init sets the sandbox up as root, starts the builder (PID 2) and
+ * execs frx-reaper, which stays PID 1 of the build: a process of ours,
+ * root, with no signal handlers (no signal from inside the build
+ * reaches it) and with the parent-death signal set here.  For a while
+ * the builder itself was PID 1, as in Nix and Guix, but a builder can
+ * clear its own parent-death signal (prctl, or an execve from a second
+ * thread), and then it outlived a runner or a daemon that was killed
+ * (found in review, 2026-12-04); the reaper costs an exec of a small
+ * static program, 0.06 ms.
  *
  * Until it execs, init shares the daemon's memory (see launch): it must
  * not return, and what it allocates it frees.
@@ -728,12 +766,18 @@ move_high(int fd)
 static void __attribute__((noreturn))
 init_main(struct child *c)
 {
-	int keep[3], n;
+	char pid[24], fd[24];
+	char *argv[] = { "frx-reaper", pid, fd, NULL }, *envp[] = { NULL };
+	int keep[5], n;
+	pid_t builder;
 
 	c->status_w = move_high(c->status_w);
+	c->result_w = move_high(c->result_w);
 	keep[0] = c->status_w;
-	keep[1] = c->spec->log_fd;
-	keep[2] = c->spec->await_user != NULL ? c->spec->await_fd : -1;
+	keep[1] = c->result_w;
+	keep[2] = reaper_fd;
+	keep[3] = c->spec->log_fd;
+	keep[4] = c->spec->await_user != NULL ? c->spec->await_fd : -1;
 	(void)prctl(PR_SET_NAME, "frx-init", 0, 0, 0);	/* for ps(1) */
 
 	/* If the daemon dies, the build dies with it. */
@@ -745,20 +789,90 @@ init_main(struct child *c)
 		frx_seterr_errno("sandbox: init: enter the network namespace");
 		sb_child_fail(c->status_w);
 	}
-	sort_ints(keep, 3);
-	for (n = 0; n < 3 && keep[n] < 0; n++)
+	sort_ints(keep, 5);
+	for (n = 0; n < 5 && keep[n] < 0; n++)
 		;
-	close_fds_except(keep + n, 3 - (size_t)n);
+	close_fds_except(keep + n, 5 - (size_t)n);
 	umask(022);
 	if (setup_root(c) < 0 || seal_root(c) < 0)
 		sb_child_fail(c->status_w);
-	builder_main(c);
+	builder = spawn_builder(c);
+	if (builder < 0) {
+		frx_seterr_errno("sandbox: init: start the builder");
+		sb_child_fail(c->status_w);
+	}
+	snprintf(pid, sizeof(pid), "%ld", (long)builder);
+	snprintf(fd, sizeof(fd), "%d", c->result_w);
+	if (c->spec->log_fd >= 0)
+		close(c->spec->log_fd);
+	/* The reaper's one descriptor besides the status pipe, which
+	 * closes at this exec: the runner resumes at its end. */
+	if (fcntl(c->result_w, F_SETFD, 0) < 0 ||
+	    syscall(SYS_execveat, reaper_fd, "", argv, envp,
+	    AT_EMPTY_PATH) < 0)
+		frx_seterr_errno("sandbox: init: exec frx-reaper");
+	/* The builder is running: init's exit takes it along. */
+	sb_child_fail(c->status_w);
 }
 
 static int
 init_entry(void *arg)
 {
 	init_main(arg);
+}
+
+/*
+ * frx-reaper is looked for beside the program (a build tree: the
+ * daemon, frx-bench), in its parent directory (the unit tests, in
+ * build/tests) and in FRX_LIBEXECDIR (installed).  It is exec'd as
+ * root in every sandbox, so it must be a regular file that only root
+ * can change.  Opened once: every sandbox of the process uses it.
+ */
+static int
+reaper_try(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & 022) != 0 || (st.st_mode & 0100) == 0) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+reaper_open(void)
+{
+	char exe[PATH_MAX], *dir, *p1, *p2;
+	ssize_t n;
+
+	if (reaper_fd >= 0)
+		return 0;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		dir = exe;
+		*strrchr(dir, '/') = '\0';
+		p1 = xasprintf("%s/frx-reaper", dir);
+		p2 = xasprintf("%s/../frx-reaper", dir);
+		reaper_fd = reaper_try(p1);
+		if (reaper_fd < 0)
+			reaper_fd = reaper_try(p2);
+		free(p1);
+		free(p2);
+	}
+	if (reaper_fd < 0)
+		reaper_fd = reaper_try(FRX_LIBEXECDIR "/frx-reaper");
+	if (reaper_fd < 0)
+		return frx_seterr_errno("sandbox: no usable frx-reaper beside "
+		    "the program or in " FRX_LIBEXECDIR);
+	return 0;
 }
 
 /* ---- the stock of network namespaces ---- */
@@ -863,7 +977,7 @@ sandbox_stock_start(void)
 
 	if (stock_rx >= 0)
 		return 0;
-	if (filter_compile() < 0)
+	if (filter_compile() < 0 || reaper_open() < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return frx_seterr_errno("sandbox: stock: socketpair");
@@ -944,9 +1058,27 @@ reap(struct sandbox *sb, int flags)
 	return 1;
 }
 
+/* The builder's status from the result pipe, else PID 1's own (killed,
+   say, before the builder ended). */
+static int
+builder_status(struct sandbox *sb)
+{
+	int st;
+
+	if (sb->result_fd >= 0 && read_full(sb->result_fd, &st,
+	    sizeof(st)) == 0) {
+		close(sb->result_fd);
+		sb->result_fd = -1;
+		sb->status = st;
+	}
+	return sb->status;
+}
+
 static void
 sandbox_free(struct sandbox *sb)
 {
+	if (sb->result_fd >= 0)
+		close(sb->result_fd);
 	if (sb->mntns_fd >= 0)
 		close(sb->mntns_fd);
 	free(sb->root);
@@ -1039,21 +1171,29 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb)
 	unsigned long flags = CLONE_VM | CLONE_VFORK | CLONE_NEWNS |
 	    CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
 	    SIGCHLD;
-	struct child c = { spec, sb->root, -1, -1, spec->uid, spec->gid };
+	struct child c = { spec, sb->root, -1, -1, -1, spec->uid, spec->gid };
 	struct buf status = BUF_INIT;
-	int sp[2], r;
+	int sp[2], rp[2], r;
 	char ns[64], *stack;
 
 	if (pipe2(sp, O_CLOEXEC) < 0)
 		return frx_seterr_errno("sandbox: pipe");
+	if (pipe2(rp, O_CLOEXEC) < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return frx_seterr_errno("sandbox: pipe");
+	}
+	sb->result_fd = rp[0];
 	stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED) {
 		close(sp[0]);
 		close(sp[1]);
+		close(rp[1]);
 		return frx_seterr_errno("sandbox: init's stack");
 	}
 	c.status_w = sp[1];
+	c.result_w = rp[1];
 	if (!spec->network)
 		c.netns = stock_take();
 	if (!spec->network && c.netns < 0)
@@ -1063,6 +1203,7 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb)
 	if (c.netns >= 0)
 		close(c.netns);
 	close(sp[1]);
+	close(rp[1]);
 	if (sb->pid < 0) {
 		close(sp[0]);
 		return frx_seterr_errno("sandbox: clone");
@@ -1084,11 +1225,12 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 	struct sandbox *sb;
 
 	*out = NULL;
-	if (sb_check_spec(spec) < 0 || filter_compile() < 0)
+	if (sb_check_spec(spec) < 0 || filter_compile() < 0 ||
+	    reaper_open() < 0)
 		return -1;
 	sb = xcalloc(1, sizeof(*sb));
 	sb->pid = -1;
-	sb->mntns_fd = -1;
+	sb->result_fd = sb->mntns_fd = -1;
 	if (make_root(spec, sb) < 0) {
 		sandbox_free(sb);
 		return -1;
@@ -1113,7 +1255,7 @@ sandbox_poll(struct sandbox *sb, int *status)
 	int r = reap(sb, WNOHANG);
 
 	if (r == 1)
-		*status = sb->status;
+		*status = builder_status(sb);
 	return r;
 }
 
@@ -1122,7 +1264,7 @@ sandbox_wait(struct sandbox *sb, int *status)
 {
 	if (reap(sb, 0) < 0)
 		return -1;
-	*status = sb->status;
+	*status = builder_status(sb);
 	return 0;
 }
 

@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 need_pkgs="build-essential pkg-config libsqlite3-dev libssl-dev \
 libcurl4-openssl-dev guile-3.0-dev libcmocka-dev python3 dpkg-dev \
-ca-certificates nix-bin libseccomp-dev libbz2-dev strace"
+ca-certificates nix-bin libseccomp-dev libbz2-dev strace musl-tools"
 
 enable_deb_src() {
 	f=/etc/apt/sources.list.d/frx-deb-src.sources

@@ -1007,12 +1007,15 @@ def kill_runner(c, runner):
 
 def test_runner_killed_leftovers(d, drvs):
     """A runner killed by SIGKILL cannot tear down: the session removes
-    the root and build directory it left in the daemon's tmpfs."""
+    the root and build directory it left in the daemon's tmpfs.  And
+    the build dies with it, even though its builder cleared its own
+    parent-death signal (it outlived its runner while it was PID 1)."""
     roots = "/proc/%d/root%s" % (d.proc.pid, os.path.join(d.state, "roots"))
     c = d.conn()
     p, out = drvs.make(c, "killed-runner",
+                       "exec setpriv --pdeathsig clear /bin/sh -c '"
                        "head -c 8000000 /dev/zero > /tmp/big; sleep 30; "
-                       "touch $out")
+                       "touch $out'")
     c.w_u64(wc.OP["BuildPaths"])
     c.w_strings([p + "!out"])
     c.w_u64(0)

@@ -359,6 +359,21 @@ uid_has_processes(uid_t uid, const char *marker)
 	return found;
 }
 
+/* Wait up to a second for a process of uid whose command line holds
+   marker: one scan can miss a process in the middle of an exec. */
+static int
+uid_appears(uid_t uid, const char *marker)
+{
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (uid_has_processes(uid, marker))
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
 static void
 assert_gone(const struct fx *f)
 {
@@ -391,7 +406,8 @@ test_identity(void **state)
 		"grep -q '^frxbuild:x:35001:35001:' /etc/passwd;"
 		"test \"$(cat /proc/self/status | grep NoNewPrivs)\" ="
 		" \"$(printf 'NoNewPrivs:\\t1')\";"
-		"test \"$$\" = 1", NULL };	/* PID 1, as in Nix */
+		"test \"$$\" = 2; test \"$(cat /proc/1/comm)\" = frx-reaper;"
+		"test \"$(stat -c %u /proc/1)\" = 0", NULL };
 	struct sandbox *sb;
 
 	SKIP_UNLESS_ABLE();
@@ -778,6 +794,57 @@ test_userns_denied(void **state)
 	assert_gone(f);
 }
 
+/*
+ * The build dies with whoever started it, even when the builder clears
+ * its own parent-death signal: PID 1 is frx-reaper, which it cannot
+ * touch.  (While the builder was PID 1 itself, it lived on.)
+ */
+static void
+test_dies_with_starter(void **state)
+{
+	struct fx *f = *state;
+	char marker[32], *script, *cleared = xasprintf("%s/cleared", f->build);
+	char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+	struct sandbox *sb;
+	int p[2], st, i;
+	pid_t starter;
+	char c;
+
+	SKIP_UNLESS_ABLE();
+	snprintf(marker, sizeof(marker), "1002.%ld", (long)getpid());
+	argv[2] = script = xasprintf("exec setpriv --pdeathsig clear "
+	    "/bin/sh -c 'touch /tmp/cleared; exec sleep %s'", marker);
+	make_plan(f);
+	assert_int_equal(pipe(p), 0);
+	starter = fork();
+	assert_true(starter >= 0);
+	if (starter == 0) {
+		close(p[0]);
+		if (start(f, argv, &sb) < 0)
+			_exit(1);
+		(void)write(p[1], "s", 1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	for (i = 0; i < 100 && access(cleared, F_OK) < 0; i++)
+		usleep(10000);
+	assert_int_equal(access(cleared, F_OK), 0);
+	assert_true(uid_appears(BUILD_UID, marker));
+	assert_int_equal(kill(starter, SIGKILL), 0);
+	assert_int_equal(waitpid(starter, &st, 0), starter);
+	for (i = 0; i < 200 && uid_has_processes(BUILD_UID, marker); i++)
+		usleep(10000);
+	assert_false(uid_has_processes(BUILD_UID, marker));
+	/* Nothing of the build is mounted any more: its root can go. */
+	assert_no_mounts(f->root);
+	assert_int_equal(remove_tree(f->root), 0);
+	free(cleared);
+	free(script);
+}
+
 /* A fork bomb stops at the build user's process limit. */
 static void
 test_process_limit(void **state)
@@ -800,7 +867,7 @@ test_kill(void **state)
 	char marker[32], *script;
 	char *argv[] = { "/bin/sh", "-c", NULL, NULL };
 	struct sandbox *sb;
-	int st, i;
+	int st;
 
 	SKIP_UNLESS_ABLE();
 	snprintf(marker, sizeof(marker), "1001.%ld", (long)getpid());
@@ -810,9 +877,7 @@ test_kill(void **state)
 	if (start(f, argv, &sb) < 0)
 		fail_msg("sandbox_start: %s", frx_errmsg());
 	assert_int_equal(sandbox_poll(sb, &st), 0);
-	for (i = 0; i < 100 && !uid_has_processes(BUILD_UID, marker); i++)
-		usleep(10000);
-	assert_true(uid_has_processes(BUILD_UID, marker));
+	assert_true(uid_appears(BUILD_UID, marker));
 	assert_true(sandbox_pid(sb) > 0);
 	assert_int_equal(sandbox_kill(sb), 0);
 	assert_int_equal(sandbox_wait(sb, &st), 0);
@@ -966,6 +1031,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_background_killed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dies_with_starter, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_keyring_denied, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_xattr_denied, setup,
