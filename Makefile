@@ -22,6 +22,8 @@ OSLIBS = -lseccomp
 # PID 1 of every sandbox (sandbox/reaper.c): static, with musl where
 # there is one, since a static glibc binary is slow to start.
 REAPER = $(B)/frx-reaper
+# The unit tests run from $(B)/tests, and find it beside themselves.
+TEST_REAPER = $(B)/tests/frx-reaper
 REAPER_CC := $(shell command -v musl-gcc 2>/dev/null || echo $(CC))
 endif
 ifeq ($(OS),FreeBSD)
@@ -73,7 +75,7 @@ TESTS = $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 
 PROGS = $(B)/frx $(B)/frx-daemon $(B)/frx-drop-exec
 
-all: $(PROGS) $(REAPER) $(TESTS)
+all: $(PROGS) $(REAPER) $(TEST_REAPER) $(TESTS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -108,6 +110,10 @@ $(B)/frx-drop-exec: helper/frx-drop-exec.c
 $(B)/frx-reaper: sandbox/reaper.c
 	@mkdir -p $(dir $@)
 	$(REAPER_CC) $(WARN) $(OSDEFS) -O2 -static -o $@ $<
+
+$(B)/tests/frx-reaper: $(B)/frx-reaper
+	@mkdir -p $(dir $@)
+	cp -p $< $@
 
 $(B)/tests/%: tests/unit/%.c $(B)/libsandbox.a $(B)/libfrx.a
 	@mkdir -p $(dir $@)

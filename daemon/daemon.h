@@ -273,6 +273,11 @@ void store_session_begin(void);
 /* The same for a process working for the session (its runner
  * launcher, see launcher.c): staged names carry the owner's pid. */
 void store_session_owner(pid_t owner);
+/* A runner names its staged outputs 0, 1, ... in the order of its
+ * derivation's outputs (store_stage_restart at its start); the session
+ * finds what a killed runner left under these names. */
+void store_stage_restart(void);
+char *store_stage_leftover(pid_t runner, unsigned k);
 void store_session_end(void);
 
 /* users.c: the build-user pool. */
@@ -288,6 +293,9 @@ int users_try_acquire(struct build_user *u);
  * later builds), once it exists. */
 void users_note_process(const struct build_user *u, pid_t pid);
 void users_release(struct build_user *u);
+/* The same when the build's runner was killed and its processes may
+ * still be dying: the user is free again only once they are gone. */
+void users_release_dying(struct build_user *u);
 /* The pool's first user, taken by nobody (slot -1): what a prepared
  * sandbox is made for until its build gets a user of its own.  No
  * builder ever runs as a stand-in. */

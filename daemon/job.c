@@ -425,7 +425,10 @@ job_release_user(struct job *j)
 {
 	if (!j->builtin && !job_reap(j, 0))
 		return;
-	users_release(&j->user);
+	if (j->runner_killed)
+		users_release_dying(&j->user);
+	else
+		users_release(&j->user);
 }
 
 /*
@@ -782,7 +785,10 @@ job_free(struct job *j)
 {
 	size_t i;
 
-	users_release(&j->user);
+	if (j->runner_killed)
+		users_release_dying(&j->user);
+	else
+		users_release(&j->user);
 	if (j->logfd >= 0)
 		close(j->logfd);
 	if (j->resfd >= 0)
@@ -819,7 +825,9 @@ job_outcome(struct job *j)
 		(void)job_reap(j, 1);	/* it closed the pipe: it is gone */
 	if (!j->report_done && (!WIFEXITED(j->runner_status) ||
 	    WEXITSTATUS(j->runner_status))) {
-		runner_remove_leftovers(j->drvpath, j->runner);
+		j->runner_killed = 1;
+		runner_remove_leftovers(j->drvpath, j->runner,
+		    j->d->noutputs);
 		if (WIFSIGNALED(j->runner_status))
 			return frx_seterr("the build runner for '%s' was "
 			    "killed by signal %d", j->drvpath,

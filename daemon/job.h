@@ -36,6 +36,7 @@ struct job {
 	int report_done;	/* ... and ended with "done" */
 	int ended;
 	int reaped;
+	int runner_killed;	/* before its report: the build may be dying */
 	struct buf tail[TAIL_LINES];
 	size_t ntail;
 	struct buf partial;
@@ -84,7 +85,8 @@ void runner_main(struct job *j, int fwd, int res, int go)
 pid_t launcher_spawn(const struct job *j, int fwd, int res, int go);
 
 /* Remove what a runner that died before its teardown left in memory. */
-void runner_remove_leftovers(const char *drvpath, pid_t runner);
+void runner_remove_leftovers(const char *drvpath, pid_t runner,
+    size_t noutputs);
 /* A new build directory for one build as u, or NULL; and its removal. */
 char *build_dir_make(const struct build_user *u);
 char *build_dir_at(char *dir, const struct build_user *u);

@@ -572,6 +572,10 @@ main(int argc, char **argv)
 		dlog("warning", "recovery: %s", frx_errmsg());
 	db_close(db);
 	roots_in_memory();
+	if (sandbox_init() < 0) {
+		dlog("fatal", "%s", frx_errmsg());
+		return 111;
+	}
 	if (sandbox_stock_start() < 0)
 		dlog("warning", "%s; each build makes its own network "
 		    "namespace", frx_errmsg());

@@ -87,12 +87,21 @@ remove_leftover(char *top, char *tmp)
 }
 
 void
-runner_remove_leftovers(const char *drvpath, pid_t runner)
+runner_remove_leftovers(const char *drvpath, pid_t runner, size_t noutputs)
 {
-	char *top;
+	char *top, *staged;
+	size_t k;
 
 	if (runner <= 0)
 		return;
+	/* Its outputs half-copied into the store directory. */
+	for (k = 0; k < noutputs; k++) {
+		staged = store_stage_leftover(runner, (unsigned)k);
+		if (remove_tree(staged) < 0)
+			dlog("warning", "%s: left by its runner, not removed: "
+			    "%s", staged, frx_errmsg());
+		free(staged);
+	}
 	remove_leftover(NULL, xasprintf("%s/builds/%ld-0", cfg.statedir,
 	    (long)runner));
 	if (cfg.roots_in_memory) {
@@ -276,7 +285,10 @@ build_dir_at(char *dir, const struct build_user *u)
 
 /*
  * Take the directory back from the build user, then remove it: whoever
- * still holds a descriptor of it can add nothing to it any more.
+ * still holds a descriptor of it can add nothing to it any more, nor
+ * to any directory below it, which remove_tree takes as it goes down
+ * (a fixed-output builder can hand a descriptor of a directory it made
+ * writable for anybody to a process outside).
  */
 int
 build_dir_disown(const char *dir)
@@ -996,6 +1008,7 @@ runner_main(struct job *j, int fwd, int res, int go)
 	r.res = res;
 	r.go = go;
 	r.pipefd[0] = r.pipefd[1] = -1;
+	store_stage_restart();
 	/*
 	 * A prepared build is set up while other builders run: it takes the
 	 * CPU they leave, and does not delay the running build's runner,

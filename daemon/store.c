@@ -172,15 +172,33 @@ canon_at(struct canon *c, int dirfd, const char *name, const char *path)
 		    S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ?
 		    "FIFO" : S_ISCHR(st.st_mode) ? "character device" :
 		    S_ISBLK(st.st_mode) ? "block device" : "special file");
-	if (S_ISREG(st.st_mode) && st.st_nlink > 1)
-		note_link(c, &st, path);
+	/*
+	 * A fixed-output builder can hand a descriptor of its output out
+	 * of the sandbox, so a process outside may still change the tree
+	 * while it is walked: what is opened is what is checked (a FIFO
+	 * swapped in after the stat must neither hang us in open nor pass
+	 * for a file), and a directory is taken (root's, and only root's
+	 * to write) before it is read, so that nothing can be added to it
+	 * behind the walk.  Contents written through a descriptor of a file
+	 * do not matter: the object is copied, and the copy is hashed.
+	 */
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-	    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+	    O_NONBLOCK | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
 	if (fd < 0)
 		return frx_seterr_errno("%s: open", path);
+	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) &&
+	    !S_ISDIR(st.st_mode))) {
+		close(fd);
+		return frx_seterr("%s: changed while it was checked", path);
+	}
+	if (S_ISREG(st.st_mode) && st.st_nlink > 1)
+		note_link(c, &st, path);
 	if (S_ISDIR(st.st_mode)) {
-		/* Writable while we descend, made read-only afterwards. */
-		if (fchmod(fd, 0755) < 0)
+		if ((st.st_uid != 0 || st.st_gid != 0) && geteuid() == 0 &&
+		    fchown(fd, 0, 0) < 0)
+			r = frx_seterr_errno("%s: chown", path);
+		/* Writable by us while we descend, read-only afterwards. */
+		if (r == 0 && fchmod(fd, 0755) < 0)
 			r = frx_seterr_errno("%s: chmod", path);
 		if (r == 0)
 			r = canon_dir(c, fd, path);
@@ -409,9 +427,15 @@ copy_at(int sfd, const char *sname, int dfd, const char *dname,
 			return frx_seterr_errno("%s: copy symlink", path);
 		return 0;
 	}
-	in = openat(sfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Checked again on what is opened (see canon_at). */
+	in = openat(sfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (in < 0)
 		return frx_seterr_errno("%s: open", path);
+	if (fstat(in, &st) < 0 || (!S_ISREG(st.st_mode) &&
+	    !S_ISDIR(st.st_mode))) {
+		frx_seterr("%s: changed while it was copied", path);
+		goto out;
+	}
 	if (S_ISDIR(st.st_mode)) {
 		if (mkdirat(dfd, dname, 0700) < 0) {
 			frx_seterr_errno("%s: copy directory", path);
@@ -467,14 +491,27 @@ store_session_owner(pid_t owner)
 	stage_owner = owner;
 }
 
+static unsigned stage_counter;
+
 static char *
 stage_name(const char *what)
 {
-	static unsigned counter;
-
 	return xasprintf("%s/.frx-tmp-%ld-%s%ld-%u", cfg.storedir,
 	    (long)(stage_owner ? stage_owner : getpid()), what,
-	    (long)getpid(), counter++);
+	    (long)getpid(), stage_counter++);
+}
+
+void
+store_stage_restart(void)
+{
+	stage_counter = 0;
+}
+
+char *
+store_stage_leftover(pid_t runner, unsigned k)
+{
+	return xasprintf("%s/.frx-tmp-%ld-run%ld-%u", cfg.storedir,
+	    (long)(stage_owner ? stage_owner : getpid()), (long)runner, k);
 }
 
 int

@@ -156,20 +156,37 @@ users_note_process(const struct build_user *u, pid_t pid)
 	write_record(u, (long)pid, compat_proc_start(pid));
 }
 
-void
-users_release(struct build_user *u)
+static void
+release(struct build_user *u, int keep_record)
 {
 	int fd;
 
 	if (u->slot < 0)
 		return;
-	/* The build is torn down: nothing of it lives. */
-	write_record(u, 0, 0);
+	/* The build is torn down: nothing of it lives.  Unless its runner
+	 * was killed: its PID 1 dies of that, and the rest of the build
+	 * only before it (the kernel empties a PID namespace before its
+	 * init is a zombie), so the record keeps naming PID 1 until the
+	 * next owner finds it gone. */
+	if (!keep_record)
+		write_record(u, 0, 0);
 	fd = user_fd(u->slot);
 	if (fd >= 0)
 		(void)lock_fd(fd, F_UNLCK);
 	mine[u->slot] = 0;
 	u->slot = -1;
+}
+
+void
+users_release(struct build_user *u)
+{
+	release(u, 0);
+}
+
+void
+users_release_dying(struct build_user *u)
+{
+	release(u, 1);
 }
 
 void

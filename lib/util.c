@@ -528,7 +528,25 @@ open_dir_rw(int dfd, const char *name, const char *path, const struct rm *c)
 		close(fd);
 		return -1;
 	}
-	if ((st.st_mode & S_IRWXU) != S_IRWXU &&
+	/*
+	 * Root takes each directory before it reads it: whoever else
+	 * holds a descriptor of it (a fixed-output builder can hand one
+	 * out of its sandbox) can add nothing to it from then on, so the
+	 * removal is not raced into "Directory not empty" forever.
+	 */
+	if (geteuid() == 0 && (st.st_uid != 0 || st.st_gid != 0) &&
+	    fchown(fd, 0, 0) < 0) {
+		frx_seterr_errno("%s: cannot take back", path);
+		close(fd);
+		return -1;
+	}
+	if (geteuid() == 0 && (st.st_mode & 07777) != S_IRWXU &&
+	    fchmod(fd, S_IRWXU) < 0) {
+		frx_seterr_errno("%s: cannot take back", path);
+		close(fd);
+		return -1;
+	}
+	if (geteuid() != 0 && (st.st_mode & S_IRWXU) != S_IRWXU &&
 	    fchmod(fd, (st.st_mode & 07777) | S_IRWXU) < 0) {
 		frx_seterr_errno("%s: cannot make writable", path);
 		close(fd);

@@ -823,33 +823,87 @@ init_entry(void *arg)
 
 /*
  * frx-reaper is looked for beside the program (a build tree: the
- * daemon, frx-bench), in its parent directory (the unit tests, in
- * build/tests) and in FRX_LIBEXECDIR (installed).  It is exec'd as
- * root in every sandbox, so it must be a regular file that only root
- * can change.  Opened once: every sandbox of the process uses it.
+ * daemon, frx-bench, the unit tests) and in FRX_LIBEXECDIR (installed).
+ * It runs as root in every sandbox, so nobody but root may have been
+ * able to put it there: it must be a regular file, not a symlink, of
+ * root's and writable by root alone, in a directory whose every
+ * component, resolved, is root's and writable by root alone (or
+ * sticky, as /tmp is: then the next component, root's, is what
+ * counts).  Opened once: every sandbox of the process uses it.
  */
-static int
-reaper_try(const char *path)
+
+static const char *
+root_only(const struct stat *st, int sticky_ok)
 {
+	if (st->st_uid != 0)
+		return "not root's";
+	if ((st->st_mode & 022) != 0 && !(sticky_ok && (st->st_mode &
+	    S_ISVTX)))
+		return "writable by others than root";
+	return NULL;
+}
+
+/* NULL if every directory from / down to dir is safe; else why not. */
+static const char *
+dirs_safe(const char *dir, char *where, size_t wsize)
+{
+	char real[PATH_MAX], *p;
+	const char *why;
+	struct stat st;
+
+	if (realpath(dir, real) == NULL)
+		return strerror(errno);
+	for (p = real; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		snprintf(where, wsize, "%.*s", p == real ? 1 : (int)(p - real),
+		    real);
+		if (lstat(where, &st) < 0)
+			return strerror(errno);
+		if (!S_ISDIR(st.st_mode))
+			return "not a directory";
+		if ((why = root_only(&st, *p != '\0')) != NULL)
+			return why;
+		if (*p == '\0')
+			return NULL;
+	}
+}
+
+/* The reaper in dir, or -1 with why (and where) in msg. */
+static int
+reaper_try(const char *dir, struct buf *msg)
+{
+	char where[PATH_MAX], *path = xasprintf("%s/frx-reaper", dir);
+	const char *why = NULL;
 	struct stat st;
 	int fd;
 
-	fd = open(path, O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
-	    (st.st_mode & 022) != 0 || (st.st_mode & 0100) == 0) {
-		close(fd);
-		errno = EPERM;
-		return -1;
+	where[0] = '\0';
+	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if ((why = root_only(&st, 0)) == NULL && !(st.st_mode & 0100))
+		why = "not executable";
+	else if (why == NULL)
+		why = dirs_safe(dir, where, sizeof(where));
+	if (why != NULL) {
+		buf_printf(msg, "%s%s: %s%s%s%s", msg->len ? "; " : "", path,
+		    why, where[0] ? " (" : "", where, where[0] ? ")" : "");
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
 	}
+	free(path);
 	return fd;
 }
 
 static int
 reaper_open(void)
 {
-	char exe[PATH_MAX], *dir, *p1, *p2;
+	struct buf msg = BUF_INIT;
+	char exe[PATH_MAX];
 	ssize_t n;
 
 	if (reaper_fd >= 0)
@@ -857,22 +911,22 @@ reaper_open(void)
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
 		exe[n] = '\0';
-		dir = exe;
-		*strrchr(dir, '/') = '\0';
-		p1 = xasprintf("%s/frx-reaper", dir);
-		p2 = xasprintf("%s/../frx-reaper", dir);
-		reaper_fd = reaper_try(p1);
-		if (reaper_fd < 0)
-			reaper_fd = reaper_try(p2);
-		free(p1);
-		free(p2);
+		*strrchr(exe, '/') = '\0';
+		reaper_fd = reaper_try(exe[0] ? exe : "/", &msg);
 	}
 	if (reaper_fd < 0)
-		reaper_fd = reaper_try(FRX_LIBEXECDIR "/frx-reaper");
+		reaper_fd = reaper_try(FRX_LIBEXECDIR, &msg);
 	if (reaper_fd < 0)
-		return frx_seterr_errno("sandbox: no usable frx-reaper beside "
-		    "the program or in " FRX_LIBEXECDIR);
-	return 0;
+		frx_seterr("sandbox: no usable frx-reaper, the PID 1 of every "
+		    "sandbox: %s", msg.len ? msg.data : "");
+	buf_free(&msg);
+	return reaper_fd < 0 ? -1 : 0;
+}
+
+int
+sandbox_init(void)
+{
+	return filter_compile() < 0 || reaper_open() < 0 ? -1 : 0;
 }
 
 /* ---- the stock of network namespaces ---- */
@@ -977,7 +1031,7 @@ sandbox_stock_start(void)
 
 	if (stock_rx >= 0)
 		return 0;
-	if (filter_compile() < 0 || reaper_open() < 0)
+	if (filter_compile() < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return frx_seterr_errno("sandbox: stock: socketpair");

@@ -217,6 +217,15 @@ const char *sandbox_observed_hostname(const struct sandbox *sb);
 const char *sandbox_mode(void);
 
 /*
+ * Check and load what every sandbox of the process needs: on Linux the
+ * seccomp program and frx-reaper (looked for beside the program, then
+ * in FRX_LIBEXECDIR; see sandbox/linux.c); on FreeBSD nothing.  A
+ * daemon calls it at start and refuses to run without it; sandbox_start
+ * calls it too.
+ */
+int sandbox_init(void);
+
+/*
  * Make ahead of time what every build needs and what is slow to make,
  * so that a build does not wait for it: on Linux a stock of fresh
  * network namespaces, made by a helper process that dies with the

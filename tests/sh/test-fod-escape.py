@@ -66,6 +66,57 @@ print("handed out my output and my build directory")
 """
 
 
+# A recursive output with a directory anybody may write to, and a build
+# directory that is the same; both are handed out.
+BUILDER2 = r"""
+import array, os, socket, sys
+out = os.environ["out"]
+os.mkdir(out)
+with open(out + "/file", "wb") as f:
+    f.write(b"kept\n")
+os.mkdir(out + "/w")
+os.chmod(out + "/w", 0o777)
+os.mkdir("/tmp/evil")
+os.chmod("/tmp/evil", 0o777)
+fds = [os.open(out + "/w", os.O_RDONLY | os.O_DIRECTORY),
+       os.open("/tmp/evil", os.O_RDONLY | os.O_DIRECTORY)]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect("\0" + sys.argv[1])
+s.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                    array.array("i", fds))])
+s.recv(1)
+"""
+
+
+def accomplice(fds, stop, report):
+    """Fork a process of nobody's that adds FIFOs and directories
+    through the descriptors as fast as it can until stop exists;
+    it writes how many it made and how many were refused to report."""
+    pid = os.fork()
+    if pid:
+        return pid
+    made = refused = 0
+    try:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        end, i = time.time() + 60, 0
+        while time.time() < end and not os.path.exists(stop):
+            for fd, fifo in ((fds[0], True), (fds[1], False)):
+                try:
+                    if fifo:
+                        os.mkfifo("f%d" % i, dir_fd=fd)
+                    else:
+                        os.mkdir("d%d" % i, dir_fd=fd)
+                    made += 1
+                except OSError:
+                    refused += 1
+            i += 1
+    finally:
+        os.write(report, b"%d %d" % (made, refused))
+        os._exit(0)
+
+
 class Listener:
     """Receives the builder's descriptors on an abstract socket."""
 
@@ -92,6 +143,77 @@ class Listener:
             self.conn.send(b"k")
         except OSError:
             pass
+
+
+def held_out(c, store, state, top):
+    """A fixed-output build hands out a directory of its output and one
+    of its build directory, writable by anybody, and a process of
+    nobody's keeps adding to them: the build still ends, the walk of
+    its output sees no FIFO, and its build directory is removed (the
+    daemon takes each directory before it reads it; a FIFO swapped in
+    once hung a runner, and the additions once kept the removal from
+    ever finishing)."""
+    expect = os.path.join(top, "expect")
+    os.mkdir(expect)
+    with open(os.path.join(expect, "file"), "wb") as f:
+        f.write(b"kept\n")
+    os.mkdir(os.path.join(expect, "w"))
+    digest = hashlib.sha256(wc.nar_serialise(expect)).hexdigest()
+    name = "frx-fod-held-%d" % os.getpid()
+    lis = Listener(name)
+    fod = wc.Derivation("held", SYSTEM, "/usr/bin/python3",
+                        ["-c", BUILDER2, name])
+    fod.outputs["out"] = ("", "r:sha256", digest)
+    fod.fill_outputs(store)
+    drv = c.add_text_to_store("held.drv", fod.aterm(), fod.references())
+    out = fod.outputs["out"][0]
+    stop = os.path.join(top, "stop")
+    rd, wr = os.pipe()
+    pid = None
+
+    def start():
+        nonlocal pid
+        lis.thread.join(60)
+        if len(lis.fds) == 2:
+            pid = accomplice(lis.fds, stop, wr)
+
+    starter = threading.Thread(target=start, daemon=True)
+    starter.start()
+    t0 = time.time()
+    try:
+        c.build_paths([drv + "!out"])
+        err = None
+    except wc.DaemonError as e:
+        err = e.message
+    took = time.time() - t0
+    starter.join(60)
+    time.sleep(0.5)		# the teardown, after the answer
+    open(stop, "w").close()
+    counts = b""
+    if pid:
+        os.waitpid(pid, 0)
+        counts = os.read(rd, 64)
+    os.close(rd)
+    os.close(wr)
+    made, refused = (int(x) for x in (counts.split() or [b"0", b"0"]))
+    check("a fixed-output build whose output and /tmp are written from "
+          "outside ends (%.1f s: %s)" % (took, err or "built"),
+          took < 60 and pid is not None, err)
+    check("... the process outside was refused from some point on (%d "
+          "made, %d refused)" % (made, refused), refused > 0)
+    fifo = False
+    if err is None:
+        for root, dirs, files in os.walk(out):
+            fifo = fifo or any(not os.path.isfile(os.path.join(root, f))
+                               for f in files)
+    check("... its output, if registered, holds no FIFO", not fifo)
+    tmps = [e for e in os.listdir(store) if e.startswith(".frx-tmp-")]
+    builds = os.path.join(state, "builds")
+    left = [e for e in os.listdir(builds)] if os.path.isdir(builds) else []
+    check("... and nothing of it is left: no temporary object, no "
+          "build directory", not tmps and not left, (tmps, left))
+    for fd in lis.fds:
+        os.close(fd)
 
 
 def main():
@@ -183,6 +305,7 @@ def main():
             check("... as the same build user (%s)" % lines[-1:],
                   lines[-1:] == [str(UID_BASE)], lines)
             check("... and finds its /tmp empty", lines[:-1] == [], lines)
+        held_out(c, store, state, top)
         c.close()
         return 0
     finally:
