@@ -75,7 +75,17 @@ TESTS = $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 
 PROGS = $(B)/frx $(B)/frx-daemon $(B)/frx-drop-exec
 
+# The directories compiled into the programs: a `make install` with
+# another LIBEXECDIR (say) than the build's compiles them again, rather
+# than installing programs that look for frx-reaper where it is not.
+PATHS = $(BINDIR) $(DATADIR) $(LIBEXECDIR)
+PATHS_STAMP = $(B)/paths
+$(shell mkdir -p $(B) && { echo '$(PATHS)' | cmp -s - $(PATHS_STAMP) || \
+	echo '$(PATHS)' >$(PATHS_STAMP); })
+
 all: $(PROGS) $(REAPER) $(TEST_REAPER) $(TESTS)
+
+$(LIB_OBJ) $(SANDBOX_OBJ) $(DAEMON_OBJ) $(CLI_OBJ) $(TESTS): $(PATHS_STAMP)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -572,9 +572,13 @@ main(int argc, char **argv)
 		dlog("warning", "recovery: %s", frx_errmsg());
 	db_close(db);
 	roots_in_memory();
-	if (sandbox_init() < 0) {
+	switch (sandbox_init()) {
+	case -1:
 		dlog("fatal", "%s", frx_errmsg());
 		return 111;
+	case 1:
+		dlog("warning", "%s", frx_errmsg());
+		break;
 	}
 	if (sandbox_stock_start() < 0)
 		dlog("warning", "%s; each build makes its own network "

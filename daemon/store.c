@@ -46,6 +46,7 @@ struct canon {
 	const char *top;
 	size_t *index;		/* open addressing: 1 + position in v, 0 free */
 	size_t nindex;		/* a power of two, at least 2 * cap */
+	unsigned depth;		/* of the entry being walked; the top's 0 */
 };
 
 static int canon_at(struct canon *c, int dirfd, const char *name,
@@ -117,6 +118,13 @@ each_entry(int fd, const char *path,
 	while (r == 0 && (errno = 0, e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
+		/* No program could open it by its name. */
+		if (strlen(path) + 1 + strlen(e->d_name) >= PATH_MAX) {
+			r = frx_seterr("%s: an entry's name is longer than "
+			    "%d bytes with its directory's; refusing it", path,
+			    PATH_MAX - 1);
+			break;
+		}
 		sub = xasprintf("%s/%s", path, e->d_name);
 		r = fn(ctx, e->d_name, sub);
 		free(sub);
@@ -131,6 +139,16 @@ struct canon_walk {
 	struct canon *c;
 	int fd;
 };
+
+/* The walks below recurse once per level: a builder decides the depth. */
+static int
+too_deep(unsigned depth, const char *path)
+{
+	if (depth <= NAR_DEPTH_MAX)
+		return 0;
+	return frx_seterr("%s: directories nested more than %d deep; "
+	    "refusing it", path, NAR_DEPTH_MAX);
+}
 
 static int
 canon_entry(void *ctx, const char *name, const char *sub)
@@ -156,6 +174,8 @@ canon_at(struct canon *c, int dirfd, const char *name, const char *path)
 	mode_t mode;
 	int fd, r = 0;
 
+	if (too_deep(c->depth, path) < 0)
+		return -1;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return frx_seterr_errno("%s: stat", path);
 	if (S_ISLNK(st.st_mode)) {
@@ -200,8 +220,11 @@ canon_at(struct canon *c, int dirfd, const char *name, const char *path)
 		/* Writable by us while we descend, read-only afterwards. */
 		if (r == 0 && fchmod(fd, 0755) < 0)
 			r = frx_seterr_errno("%s: chmod", path);
-		if (r == 0)
+		if (r == 0) {
+			c->depth++;
 			r = canon_dir(c, fd, path);
+			c->depth--;
+		}
 		mode = 0555;
 	} else {
 		mode = st.st_mode & S_IXUSR ? 0555 : 0444;
@@ -221,7 +244,7 @@ canon_at(struct canon *c, int dirfd, const char *name, const char *path)
 int
 canonicalise_tree(const char *path)
 {
-	struct canon c = { NULL, 0, 0, path, NULL, 0 };
+	struct canon c = { NULL, 0, 0, path, NULL, 0, 0 };
 	size_t i;
 	int r;
 
@@ -365,7 +388,7 @@ store_session_end(void)
 /* ---- copying an object in from another file system ---- */
 
 static int copy_at(int sfd, const char *sname, int dfd, const char *dname,
-    const char *path);
+    const char *path, unsigned depth);
 
 static int
 copy_data(int in, int out, const char *path)
@@ -384,8 +407,31 @@ copy_data(int in, int out, const char *path)
 	return 0;
 }
 
+/* Off the stack of the recursion: a target is up to PATH_MAX bytes. */
+static int
+copy_symlink(int sfd, const char *sname, int dfd, const char *dname,
+    const char *path, const struct timespec ts[2])
+{
+	char *target = xmalloc(PATH_MAX);
+	ssize_t n;
+	int r = 0;
+
+	n = readlinkat(sfd, sname, target, PATH_MAX - 1);
+	if (n < 0)
+		r = frx_seterr_errno("%s: readlink", path);
+	else {
+		target[n] = '\0';
+		if (symlinkat(target, dfd, dname) < 0 ||
+		    utimensat(dfd, dname, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			r = frx_seterr_errno("%s: copy symlink", path);
+	}
+	free(target);
+	return r;
+}
+
 struct copy_walk {
 	int sfd, dfd;
+	unsigned depth;
 };
 
 static int
@@ -393,13 +439,13 @@ copy_entry(void *ctx, const char *name, const char *sub)
 {
 	struct copy_walk *w = ctx;
 
-	return copy_at(w->sfd, name, w->dfd, name, sub);
+	return copy_at(w->sfd, name, w->dfd, name, sub, w->depth);
 }
 
 static int
-copy_dir(int sfd, int dfd, const char *path)
+copy_dir(int sfd, int dfd, const char *path, unsigned depth)
 {
-	struct copy_walk w = { sfd, dfd };
+	struct copy_walk w = { sfd, dfd, depth };
 
 	return each_entry(sfd, path, copy_entry, &w);
 }
@@ -407,26 +453,18 @@ copy_dir(int sfd, int dfd, const char *path)
 /* Copy one canonical entry: its mode, owner and mtime come along. */
 static int
 copy_at(int sfd, const char *sname, int dfd, const char *dname,
-    const char *path)
+    const char *path, unsigned depth)
 {
 	struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
-	char target[4096];
 	struct stat st;
 	int in = -1, out = -1, r = -1;
-	ssize_t n;
 
+	if (too_deep(depth, path) < 0)
+		return -1;
 	if (fstatat(sfd, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return frx_seterr_errno("%s: stat", path);
-	if (S_ISLNK(st.st_mode)) {
-		n = readlinkat(sfd, sname, target, sizeof(target) - 1);
-		if (n < 0)
-			return frx_seterr_errno("%s: readlink", path);
-		target[n] = '\0';
-		if (symlinkat(target, dfd, dname) < 0 ||
-		    utimensat(dfd, dname, ts, AT_SYMLINK_NOFOLLOW) < 0)
-			return frx_seterr_errno("%s: copy symlink", path);
-		return 0;
-	}
+	if (S_ISLNK(st.st_mode))
+		return copy_symlink(sfd, sname, dfd, dname, path, ts);
 	/* Checked again on what is opened (see canon_at). */
 	in = openat(sfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (in < 0)
@@ -443,7 +481,7 @@ copy_at(int sfd, const char *sname, int dfd, const char *dname,
 		}
 		out = openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
-		if (out < 0 || copy_dir(in, out, path) < 0) {
+		if (out < 0 || copy_dir(in, out, path, depth + 1) < 0) {
 			if (out < 0)
 				frx_seterr_errno("%s: copy directory", path);
 			goto out;
@@ -529,7 +567,7 @@ store_stage_object(const char *src, int copy, char **staged)
 		free(tmp);
 		return -1;
 	}
-	if (copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src) < 0) {
+	if (copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src, 0) < 0) {
 		(void)remove_tree(tmp);
 		free(tmp);
 		return -1;
@@ -549,7 +587,7 @@ copy_in(const char *src, const char *path)
 	char *tmp = stage_name("copy");
 	int r;
 
-	r = copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src);
+	r = copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src, 0);
 	if (r == 0 && rename(tmp, path) < 0)
 		r = frx_seterr_errno("%s: cannot move into the store as %s",
 		    tmp, path);

@@ -27,7 +27,6 @@
 #define NAR_NAME_MAX 255
 #define NAR_TARGET_MAX 4095
 #define NAR_TOKEN_MAX 16
-#define NAR_DEPTH_MAX 1024
 
 static const char nar_magic[] = "nix-archive-1";
 

@@ -16,6 +16,11 @@
 
 #include "hash.h"
 
+/* Directories nested deeper than this are refused, in a NAR as in an
+ * output entering the store: a tree that could not travel as a NAR to
+ * frx-daemon does not enter its store either. */
+#define NAR_DEPTH_MAX 1024
+
 /* Receives NAR bytes in order.  Return 0 to go on, -1 to stop (message
  * set by the sink). */
 typedef int (*nar_sink_fn)(void *ctx, const void *p, size_t n);

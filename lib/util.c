@@ -22,21 +22,60 @@
 
 static _Thread_local char errbuf[FRX_ERRMAX];
 
-/* Append ": " and s to errbuf, truncating. */
+/*
+ * Put s in errbuf.  Most messages begin with a path, which a builder
+ * can make longer than the buffer: a message that does not fit loses
+ * part of its middle, never its end, where the reason is.
+ */
 static void
-err_append(const char *s)
+err_store(const char *s)
 {
-	size_t len = strlen(errbuf), n;
+	static const char cut[] = " [...] ";
+	size_t n = strlen(s), head = 256, tail;
+	const char *t;
 
-	if (len + 3 > sizeof(errbuf))
+	if (n < sizeof(errbuf)) {
+		memcpy(errbuf, s, n + 1);
 		return;
-	memcpy(errbuf + len, ": ", 2);
-	len += 2;
-	n = strlen(s);
-	if (n > sizeof(errbuf) - 1 - len)
-		n = sizeof(errbuf) - 1 - len;
-	memcpy(errbuf + len, s, n);
-	errbuf[len + n] = '\0';
+	}
+	/* Whole UTF-8 characters on both sides of the cut. */
+	while (head > 0 && ((unsigned char)s[head] & 0xC0) == 0x80)
+		head--;
+	tail = sizeof(errbuf) - 1 - head - (sizeof(cut) - 1);
+	for (t = s + n - tail; ((unsigned char)*t & 0xC0) == 0x80; t++)
+		;
+	memcpy(errbuf, s, head);
+	memcpy(errbuf + head, cut, sizeof(cut) - 1);
+	memcpy(errbuf + head + sizeof(cut) - 1, t, (size_t)(s + n - t) + 1);
+}
+
+/* errbuf = the message made of fmt, then ": " and cause if there is
+ * one.  Without memory for it, what fits of the two, cut at the end. */
+static void
+err_set(const char *fmt, va_list ap, const char *cause)
+{
+	char *msg = NULL, *full = NULL;
+	size_t len;
+	va_list again;
+
+	va_copy(again, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	if (msg != NULL && cause != NULL &&
+	    asprintf(&full, "%s: %s", msg, cause) < 0)
+		full = NULL;
+	if (msg != NULL && (cause == NULL || full != NULL)) {
+		err_store(full != NULL ? full : msg);
+	} else {
+		vsnprintf(errbuf, sizeof(errbuf), fmt, again);
+		len = strlen(errbuf);
+		if (cause != NULL && len + 3 <= sizeof(errbuf))
+			snprintf(errbuf + len, sizeof(errbuf) - len, ": %s",
+			    cause);
+	}
+	va_end(again);
+	free(msg);
+	free(full);
 }
 
 int
@@ -45,7 +84,7 @@ frx_seterr(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	err_set(fmt, ap, NULL);
 	va_end(ap);
 	return -1;
 }
@@ -57,9 +96,8 @@ frx_seterr_errno(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	err_set(fmt, ap, strerror(saved));
 	va_end(ap);
-	err_append(strerror(saved));
 	errno = saved;
 	return -1;
 }
@@ -72,9 +110,8 @@ frx_preferr(const char *fmt, ...)
 
 	memcpy(old, errbuf, sizeof(old));
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	err_set(fmt, ap, old);
 	va_end(ap);
-	err_append(old);
 	return -1;
 }
 

@@ -869,9 +869,10 @@ dirs_safe(const char *dir, char *where, size_t wsize)
 	}
 }
 
-/* The reaper in dir, or -1 with why (and where) in msg. */
+/* The reaper in dir, or -1 with why (and where) in msg; *present is
+ * set if one was there but refused. */
 static int
-reaper_try(const char *dir, struct buf *msg)
+reaper_try(const char *dir, struct buf *msg, int *present)
 {
 	char where[PATH_MAX], *path = xasprintf("%s/frx-reaper", dir);
 	const char *why = NULL;
@@ -889,6 +890,8 @@ reaper_try(const char *dir, struct buf *msg)
 	else if (why == NULL)
 		why = dirs_safe(dir, where, sizeof(where));
 	if (why != NULL) {
+		if (fd >= 0 || errno != ENOENT)
+			*present = 1;
 		buf_printf(msg, "%s%s: %s%s%s%s", msg->len ? "; " : "", path,
 		    why, where[0] ? " (" : "", where, where[0] ? ")" : "");
 		if (fd >= 0)
@@ -899,11 +902,14 @@ reaper_try(const char *dir, struct buf *msg)
 	return fd;
 }
 
+/* 0, or 1 with a note in frx_errmsg if one beside the program was
+ * refused and the installed one is used instead; -1 if none will do. */
 static int
 reaper_open(void)
 {
 	struct buf msg = BUF_INIT;
 	char exe[PATH_MAX];
+	int present = 0, r = 0;
 	ssize_t n;
 
 	if (reaper_fd >= 0)
@@ -912,21 +918,29 @@ reaper_open(void)
 	if (n > 0) {
 		exe[n] = '\0';
 		*strrchr(exe, '/') = '\0';
-		reaper_fd = reaper_try(exe[0] ? exe : "/", &msg);
+		reaper_fd = reaper_try(exe[0] ? exe : "/", &msg, &present);
+	}
+	if (reaper_fd < 0) {
+		reaper_fd = reaper_try(FRX_LIBEXECDIR, &msg, &present);
+		if (reaper_fd >= 0 && present) {
+			frx_seterr("sandbox: using " FRX_LIBEXECDIR
+			    "/frx-reaper, having refused %s", msg.data);
+			r = 1;
+		}
 	}
 	if (reaper_fd < 0)
-		reaper_fd = reaper_try(FRX_LIBEXECDIR, &msg);
-	if (reaper_fd < 0)
-		frx_seterr("sandbox: no usable frx-reaper, the PID 1 of every "
-		    "sandbox: %s", msg.len ? msg.data : "");
+		r = frx_seterr("sandbox: no usable frx-reaper, the PID 1 of "
+		    "every sandbox: %s", msg.len ? msg.data : "");
 	buf_free(&msg);
-	return reaper_fd < 0 ? -1 : 0;
+	return r;
 }
 
 int
 sandbox_init(void)
 {
-	return filter_compile() < 0 || reaper_open() < 0 ? -1 : 0;
+	if (filter_compile() < 0)
+		return -1;
+	return reaper_open();
 }
 
 /* ---- the stock of network namespaces ---- */

@@ -221,7 +221,8 @@ const char *sandbox_mode(void);
  * seccomp program and frx-reaper (looked for beside the program, then
  * in FRX_LIBEXECDIR; see sandbox/linux.c); on FreeBSD nothing.  A
  * daemon calls it at start and refuses to run without it; sandbox_start
- * calls it too.
+ * calls it too.  Returns 0, -1, or 1 when it succeeded with something to
+ * say in frx_errmsg (a refused frx-reaper beside the program).
  */
 int sandbox_init(void);
 

@@ -211,6 +211,38 @@ build hardlink
 check "hard link to a file outside the output: refused, naming it" \
     sh -c "test $rc -eq 1 && grep -q -- '-hardlink-1/inside: is a hard link' '$T/hardlink.log'"
 
+# A builder decides how deep its output goes: the daemon's walks recurse
+# once per level, and must refuse, not crash (3000 levels overflowed the
+# runner's stack before).
+cat >"$T/deep.sh" <<'EOF'
+python3 -c '
+import os, sys
+os.mkdir(sys.argv[1])
+os.chdir(sys.argv[1])
+for i in range(3000):
+    os.mkdir("d")
+    os.chdir("d")
+' "$out"
+EOF
+trivial deep "$T/deep.sh"
+build deep
+check "output nested 3000 deep: refused, saying why" \
+    sh -c "test $rc -eq 1 && grep -q 'nested more than 1024 deep' '$T/deep.log'"
+check "output nested 3000 deep: the runner was not killed" \
+    sh -c "! grep -q 'killed by signal' '$T/deep.log'"
+
+cat >"$T/longpath.sh" <<'EOF'
+n=$(printf '%0250d' 0 | tr 0 n)
+p=$n/$n/$n/$n/$n/$n/$n/$n/$n/$n
+mkdir -p "$out/$p"
+cd "$out/$p"
+mkdir -p "$p"
+EOF
+trivial longpath "$T/longpath.sh"
+build longpath
+check "output path longer than PATH_MAX: refused, the reason kept" \
+    sh -c "test $rc -eq 1 && grep -q 'longer than 4095 bytes with its directory.s; refusing it' '$T/longpath.log'"
+
 cat >"$T/bits.sh" <<'EOF'
 mkdir "$out"
 echo x >"$out/suid"

@@ -34,6 +34,7 @@ static void
 test_errors(void **state)
 {
 	char big[FRX_ERRMAX + 100];
+	const char *msg;
 
 	(void)state;
 	assert_int_equal(frx_seterr("%s: bad %d", "obj", 7), -1);
@@ -52,6 +53,25 @@ test_errors(void **state)
 	frx_preferr("p");
 	assert_int_equal(strlen(frx_errmsg()), FRX_ERRMAX - 1);
 	assert_memory_equal(frx_errmsg(), "p: xxx", 6);
+
+	/* A path longer than the buffer loses its middle, not the reason
+	 * at the end, nor half of a UTF-8 character. */
+	memset(big, 'y', sizeof(big) - 1);
+	memcpy(big + 255, "\xc3\xa9", 2);	/* é across the first cut */
+	errno = ENOENT;
+	frx_seterr_errno("%s: open", big);
+	msg = frx_errmsg();
+	assert_int_equal(strlen(msg), FRX_ERRMAX - 1);
+	assert_memory_equal(msg, "yyy", 3);
+	assert_non_null(strstr(msg, " [...] "));
+	assert_null(strstr(msg, "\xc3 ["));
+	assert_string_equal(msg + strlen(msg) - 34,
+	    "y: open: No such file or directory");
+	frx_preferr("output 'out' of '%s'", "x.drv");
+	msg = frx_errmsg();
+	assert_int_equal(strncmp(msg, "output 'out' of 'x.drv': yyy", 28), 0);
+	assert_string_equal(msg + strlen(msg) - 25,
+	    "No such file or directory");
 }
 
 static void
