@@ -71,6 +71,20 @@ while [ $i -lt $ROUNDS ]; do
 done
 tf=$(median <"$BENCH_DIR/t-frx")
 tb=$(median <"$BENCH_DIR/t-bare")
+# The rounds are pairs: the overhead of each, its mean and a 95%
+# interval (Student's t) say whether the rounds can tell 1% from none.
+spread=$(paste "$BENCH_DIR/t-frx" "$BENCH_DIR/t-bare" | awk '
+	BEGIN { split("12.71 4.30 3.18 2.78 2.57 2.45 2.36 2.31 2.26 2.23 " \
+	    "2.20 2.18 2.16 2.14 2.13 2.12 2.11 2.10 2.09 2.09", t, " ") }
+	{ d[NR] = 100 * ($1 - $2) / $2; s += d[NR] }
+	END {
+		m = s / NR
+		if (NR < 2) { printf "one round: %+.2f%%", m; exit }
+		for (i = 1; i <= NR; i++) v += (d[i] - m) ^ 2
+		h = (NR - 1 <= 20 ? t[NR - 1] : 2.0) * sqrt(v / (NR - 1) / NR)
+		printf "paired: mean %+.2f%%, 95%% interval %+.2f%% to %+.2f%%",
+		    m, m - h, m + h
+	}')
 result "GNU Hello build (s, median of $ROUNDS)" "$tf" "$tb" bare \
     "$(calc 'b / a' "$tf" "$tb")" \
-    "sandbox overhead $(calc '100 * (a - b) / b' "$tf" "$tb")%"
+    "sandbox overhead $(calc '100 * (a - b) / b' "$tf" "$tb")%; $spread"
