@@ -80,8 +80,11 @@ PROGS = $(B)/frx $(B)/frx-daemon $(B)/frx-drop-exec
 # than installing programs that look for frx-reaper where it is not.
 PATHS = $(BINDIR) $(DATADIR) $(LIBEXECDIR)
 PATHS_STAMP = $(B)/paths
+# Not under make -n or -q, which must change nothing.
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS))),)
 $(shell mkdir -p $(B) && { echo '$(PATHS)' | cmp -s - $(PATHS_STAMP) || \
 	echo '$(PATHS)' >$(PATHS_STAMP); })
+endif
 
 all: $(PROGS) $(REAPER) $(TEST_REAPER) $(TESTS)
 

@@ -33,6 +33,7 @@
 #define FRX_DAEMON_H
 
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "../lib/db.h"
@@ -69,6 +70,8 @@ struct config {
 	char *rootsdir;		/* where sandbox roots are made */
 	int roots_in_memory;	/* rootsdir is the daemon's private tmpfs */
 	int no_memory_roots;	/* --build-roots-on-disk */
+	struct rlimit nofile;	/* RLIMIT_NOFILE as the daemon was started
+				   with: what builders get back */
 };
 
 extern struct config cfg;

@@ -546,6 +546,42 @@ lock_state(void)
 	return 0;	/* fd stays open for the daemon's whole life */
 }
 
+/*
+ * The walks over a build's output (store.c) hold two or three
+ * descriptors per directory level, down to NAR_DEPTH_MAX (1024) levels:
+ * a soft limit of 1024 stopped them at about 330.  The daemon raises
+ * its limit; builders get back the one it was started with.
+ */
+#define DAEMON_NOFILE 16384
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &cfg.nofile) < 0) {
+		memset(&cfg.nofile, 0, sizeof(cfg.nofile));
+		return;
+	}
+	rl = cfg.nofile;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= DAEMON_NOFILE)
+		return;
+	rl.rlim_cur = DAEMON_NOFILE;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < DAEMON_NOFILE)
+		rl.rlim_max = DAEMON_NOFILE;	/* root may */
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		return;
+	rl = cfg.nofile;
+	rl.rlim_cur = rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < DAEMON_NOFILE)
+		dlog("warning", "open files limited to %llu: outputs nested "
+		    "deeper than about %llu directories will fail to enter "
+		    "the store", (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)rl.rlim_cur / 3);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -572,6 +608,7 @@ main(int argc, char **argv)
 		dlog("warning", "recovery: %s", frx_errmsg());
 	db_close(db);
 	roots_in_memory();
+	raise_nofile();
 	switch (sandbox_init()) {
 	case -1:
 		dlog("fatal", "%s", frx_errmsg());

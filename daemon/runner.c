@@ -482,6 +482,7 @@ run_prepare(struct run *r)
 	spec->hostname = r->hostname;
 	spec->network = r->pp.network;
 	spec->cwd = "/tmp";
+	spec->max_files = cfg.nofile.rlim_max != 0 ? &cfg.nofile : NULL;
 	spec->argv = r->av;
 	spec->envp = r->envp;
 	spec->log_fd = r->pipefd[1];

@@ -47,6 +47,7 @@ struct canon {
 	size_t *index;		/* open addressing: 1 + position in v, 0 free */
 	size_t nindex;		/* a power of two, at least 2 * cap */
 	unsigned depth;		/* of the entry being walked; the top's 0 */
+	size_t toplen;		/* strlen(top) */
 };
 
 static int canon_at(struct canon *c, int dirfd, const char *name,
@@ -98,10 +99,11 @@ note_link(struct canon *c, const struct stat *st, const char *path)
 
 /*
  * Call fn(ctx, name, sub) for every entry but "." and ".." of the
- * directory open at fd, sub being path/name; stops at the first error.
+ * directory open at fd, sub being path/name, path being the walk's top
+ * (toplen bytes) and more; stops at the first error.
  */
 static int
-each_entry(int fd, const char *path,
+each_entry(int fd, const char *path, size_t toplen,
     int (*fn)(void *ctx, const char *name, const char *sub), void *ctx)
 {
 	DIR *d;
@@ -118,11 +120,12 @@ each_entry(int fd, const char *path,
 	while (r == 0 && (errno = 0, e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		/* No program could open it by its name. */
-		if (strlen(path) + 1 + strlen(e->d_name) >= PATH_MAX) {
-			r = frx_seterr("%s: an entry's name is longer than "
-			    "%d bytes with its directory's; refusing it", path,
-			    PATH_MAX - 1);
+		/* Inside the output (toplen is the length of its own
+		 * path here): whatever the walk's top is called, the same
+		 * output passes or not.  It bounds the walk's memory. */
+		if (strlen(path) - toplen + 1 + strlen(e->d_name) >= PATH_MAX) {
+			r = frx_seterr("%s: a path inside the output longer "
+			    "than %d bytes; refusing it", path, PATH_MAX - 1);
 			break;
 		}
 		sub = xasprintf("%s/%s", path, e->d_name);
@@ -163,7 +166,7 @@ canon_dir(struct canon *c, int fd, const char *path)
 {
 	struct canon_walk w = { c, fd };
 
-	return each_entry(fd, path, canon_entry, &w);
+	return each_entry(fd, path, c->toplen, canon_entry, &w);
 }
 
 static int
@@ -244,7 +247,7 @@ canon_at(struct canon *c, int dirfd, const char *name, const char *path)
 int
 canonicalise_tree(const char *path)
 {
-	struct canon c = { NULL, 0, 0, path, NULL, 0, 0 };
+	struct canon c = { NULL, 0, 0, path, NULL, 0, 0, strlen(path) };
 	size_t i;
 	int r;
 
@@ -388,7 +391,7 @@ store_session_end(void)
 /* ---- copying an object in from another file system ---- */
 
 static int copy_at(int sfd, const char *sname, int dfd, const char *dname,
-    const char *path, unsigned depth);
+    const char *path, unsigned depth, size_t toplen);
 
 static int
 copy_data(int in, int out, const char *path)
@@ -432,6 +435,7 @@ copy_symlink(int sfd, const char *sname, int dfd, const char *dname,
 struct copy_walk {
 	int sfd, dfd;
 	unsigned depth;
+	size_t toplen;
 };
 
 static int
@@ -439,21 +443,21 @@ copy_entry(void *ctx, const char *name, const char *sub)
 {
 	struct copy_walk *w = ctx;
 
-	return copy_at(w->sfd, name, w->dfd, name, sub, w->depth);
+	return copy_at(w->sfd, name, w->dfd, name, sub, w->depth, w->toplen);
 }
 
 static int
-copy_dir(int sfd, int dfd, const char *path, unsigned depth)
+copy_dir(int sfd, int dfd, const char *path, unsigned depth, size_t toplen)
 {
-	struct copy_walk w = { sfd, dfd, depth };
+	struct copy_walk w = { sfd, dfd, depth, toplen };
 
-	return each_entry(sfd, path, copy_entry, &w);
+	return each_entry(sfd, path, toplen, copy_entry, &w);
 }
 
 /* Copy one canonical entry: its mode, owner and mtime come along. */
 static int
 copy_at(int sfd, const char *sname, int dfd, const char *dname,
-    const char *path, unsigned depth)
+    const char *path, unsigned depth, size_t toplen)
 {
 	struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
 	struct stat st;
@@ -481,7 +485,7 @@ copy_at(int sfd, const char *sname, int dfd, const char *dname,
 		}
 		out = openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
-		if (out < 0 || copy_dir(in, out, path, depth + 1) < 0) {
+		if (out < 0 || copy_dir(in, out, path, depth + 1, toplen) < 0) {
 			if (out < 0)
 				frx_seterr_errno("%s: copy directory", path);
 			goto out;
@@ -567,7 +571,7 @@ store_stage_object(const char *src, int copy, char **staged)
 		free(tmp);
 		return -1;
 	}
-	if (copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src, 0) < 0) {
+	if (copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src, 0, strlen(src)) < 0) {
 		(void)remove_tree(tmp);
 		free(tmp);
 		return -1;
@@ -587,7 +591,7 @@ copy_in(const char *src, const char *path)
 	char *tmp = stage_name("copy");
 	int r;
 
-	r = copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src, 0);
+	r = copy_at(AT_FDCWD, src, AT_FDCWD, tmp, src, 0, strlen(src));
 	if (r == 0 && rename(tmp, path) < 0)
 		r = frx_seterr_errno("%s: cannot move into the store as %s",
 		    tmp, path);

@@ -106,6 +106,8 @@ sb_set_limits(const struct sandbox_spec *s)
 	rl.rlim_cur = rl.rlim_max = 0;
 	if (setrlimit(RLIMIT_CORE, &rl) < 0)
 		return frx_seterr_errno("sandbox: builder: setrlimit CORE");
+	if (s->max_files != NULL && setrlimit(RLIMIT_NOFILE, s->max_files) < 0)
+		return frx_seterr_errno("sandbox: builder: setrlimit NOFILE");
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 #ifndef FRX_SANDBOX_H
 #define FRX_SANDBOX_H
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "../lib/util.h"
@@ -151,6 +152,8 @@ struct sandbox_spec {
 				   e.g. a busy mount unmounted by force */
 	unsigned long max_procs;/* processes the build user may have at
 				   once (RLIMIT_NPROC); 0: SANDBOX_MAX_PROCS */
+	const struct rlimit *max_files;	/* the builder's RLIMIT_NOFILE;
+				   NULL: the caller's */
 	/*
 	 * Optional: a sandbox set up before its build user is known, so
 	 * that the next build's sandbox is made while another builder

@@ -22,6 +22,10 @@ echo "not the real thing" >"$T/www/other.tar.gz"
 trap t_cleanup EXIT
 trap 'exit 1' INT TERM
 t_start_http "$T/www"
+# The soft limit on open files most daemons start with (systemd's): the
+# daemon raises its own for its walks over deep outputs, and gives its
+# builders this one back.
+ulimit -S -n 1024
 t_start_daemon
 daemon_pid=$t_daemon_pid
 
@@ -214,22 +218,37 @@ check "hard link to a file outside the output: refused, naming it" \
 # A builder decides how deep its output goes: the daemon's walks recurse
 # once per level, and must refuse, not crash (3000 levels overflowed the
 # runner's stack before).
-cat >"$T/deep.sh" <<'EOF'
+deep() {	# name levels: an output of directories "d" nested that deep
+	cat >"$T/$1.sh" <<EOF
+echo "open files: \$(ulimit -n)"
 python3 -c '
 import os, sys
 os.mkdir(sys.argv[1])
 os.chdir(sys.argv[1])
-for i in range(3000):
+for i in range($2):
     os.mkdir("d")
     os.chdir("d")
-' "$out"
+' "\$out"
 EOF
-trivial deep "$T/deep.sh"
-build deep
+	trivial "$1" "$T/$1.sh"
+	build "$1"
+}
+deep deep 3000
 check "output nested 3000 deep: refused, saying why" \
     sh -c "test $rc -eq 1 && grep -q 'nested more than 1024 deep' '$T/deep.log'"
 check "output nested 3000 deep: the runner was not killed" \
     sh -c "! grep -q 'killed by signal' '$T/deep.log'"
+deep deep1025 1025
+check "output nested 1025 deep: refused" \
+    sh -c "test $rc -eq 1 && grep -q 'nested more than 1024 deep' '$T/deep1025.log'"
+deep deep1024 1024
+check "output nested 1024 deep, daemon started with 1024 open files: built" \
+    test "$rc" -eq 0
+check "... and its builder had the daemon's own limit, 1024 open files" \
+    grep -q "open files: 1024" "$T/deep1024.log"
+deepest=$(cat "$T/deep1024.out")
+for i in $(seq 1024); do deepest=$deepest/d; done
+check "... down to the 1024th directory" test -d "$deepest"
 
 cat >"$T/longpath.sh" <<'EOF'
 n=$(printf '%0250d' 0 | tr 0 n)
@@ -240,8 +259,8 @@ mkdir -p "$p"
 EOF
 trivial longpath "$T/longpath.sh"
 build longpath
-check "output path longer than PATH_MAX: refused, the reason kept" \
-    sh -c "test $rc -eq 1 && grep -q 'longer than 4095 bytes with its directory.s; refusing it' '$T/longpath.log'"
+check "a path inside the output longer than 4095 bytes: refused, the reason kept" \
+    sh -c "test $rc -eq 1 && grep -q 'a path inside the output longer than 4095 bytes; refusing it' '$T/longpath.log'"
 
 cat >"$T/bits.sh" <<'EOF'
 mkdir "$out"

@@ -247,7 +247,7 @@ fill_spec(struct fx *f, uid_t uid, gid_t gid, char *const *argv,
 	struct sandbox_spec s = {
 		f->root, &f->plan, uid, gid, HOSTNAME, f->network, "/tmp",
 		argv, envp, f->log_fd, NULL, NULL, f->max_procs, NULL, NULL,
-		-1
+		NULL, -1
 	};
 
 	*spec = s;
@@ -969,7 +969,7 @@ test_ledger(void **state)
 	char *want = xasprintf("root %s\n", f->root);
 	struct sandbox_spec spec = {
 		f->root, &f->plan, BUILD_UID, BUILD_GID, HOSTNAME, 0,
-		"/", argv, envp, -1, ledger, NULL, 0, NULL, NULL, -1
+		"/", argv, envp, -1, ledger, NULL, 0, NULL, NULL, NULL, -1
 	};
 	struct buf b = BUF_INIT;
 	struct sandbox *sb;
