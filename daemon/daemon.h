@@ -99,6 +99,9 @@ struct session {
 	int gone;		/* the client hung up during a build */
 };
 
+/* main.c: overwrite the daemon's command line, in this process only. */
+void daemon_retitle(const char *title);
+
 /* Log to the daemon's stderr: "frx-daemon[pid]: <level>: message". */
 void dlog(const char *level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -582,6 +582,42 @@ raise_nofile(void)
 		    (unsigned long long)rl.rlim_cur / 3);
 }
 
+/*
+ * The daemon's arguments, where the kernel put them.  A runner blanks
+ * its copy (daemon_retitle): its sandbox's init shares its memory, and
+ * init's command line is readable by the builder, which already runs as
+ * PID 2, until init execs frx-reaper.  Every option was copied out of
+ * them (xstrdup) by then.
+ */
+static char *args_start;
+static size_t args_len;
+
+static void
+note_args(int argc, char **argv)
+{
+	char *lo = NULL, *hi = NULL, *end;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		end = argv[i] + strlen(argv[i]) + 1;
+		if (lo == NULL || argv[i] < lo)
+			lo = argv[i];
+		if (hi == NULL || end > hi)
+			hi = end;
+	}
+	args_start = lo;
+	args_len = lo != NULL ? (size_t)(hi - lo) : 0;
+}
+
+void
+daemon_retitle(const char *title)
+{
+	if (args_len < 2)
+		return;
+	memset(args_start, 0, args_len);
+	memcpy(args_start, title, strnlen(title, args_len - 1));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -590,6 +626,7 @@ main(int argc, char **argv)
 	int lfd;
 
 	parse_args(argc, argv);
+	note_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	umask(022);
 	if (geteuid() != 0)

@@ -1023,6 +1023,7 @@ runner_main(struct job *j, int fwd, int res, int go)
 		strv_add(&r.outpaths, j->d->outputs[i].path);
 	close(j->s->conn.fd);	/* the client sees the session's end */
 	compat_set_name("frx-runner");
+	daemon_retitle("frx-runner");
 	rc = run_signals();
 	if (rc == 0)
 		rc = run_build(&r);

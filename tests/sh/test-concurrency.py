@@ -887,6 +887,14 @@ def running_runner(d, c, drvs, name):
     return None, None, out
 
 
+def proc_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def gone(pid):
     st = proc_stat(pid)
     return st is None or st[1] == "Z"
@@ -918,6 +926,15 @@ def test_launcher(d, drvs):
           len([t for t in mine if t.startswith("socket:")]) <=
           len([t for t in fd_targets(d.proc.pid) if t.startswith("socket:")]),
           mine)
+    # Its sandbox's init shares its memory: what the builder could read
+    # as /proc/1/cmdline before init execs frx-reaper.
+    ours = proc_cmdline(d.proc.pid)
+    theirs = proc_cmdline(runner)
+    check("the daemon's command line names it and its state (so that the "
+          "next check means something)", b"frx-daemon" in ours and
+          d.state.encode() in ours, ours)
+    check("... and its runner's is blanked to 'frx-runner'",
+          theirs.rstrip(b"\0") == b"frx-runner", theirs)
     c.process_stderr()
     c.r_u64()
     check("... and the build it runs succeeds", os.path.exists(out))
