@@ -3,6 +3,9 @@
  * a crash, and the listener, which keeps one spare session process
  * waiting for the next client.
  */
+#ifdef __linux__
+#define _GNU_SOURCE	/* vasprintf */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -32,13 +35,20 @@ static volatile sig_atomic_t quit;
 void
 dlog(const char *level, const char *fmt, ...)
 {
-	char msg[4096], ts[32];
+	char msg[4096], ts[32], *full;
 	struct tm tm;
 	time_t t = time(NULL);
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vasprintf(&full, fmt, ap) < 0) {
+		va_end(ap);
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+	} else {
+		frx_fit(msg, sizeof(msg), full);
+		free(full);
+	}
 	va_end(ap);
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -23,30 +23,41 @@
 static _Thread_local char errbuf[FRX_ERRMAX];
 
 /*
- * Put s in errbuf.  Most messages begin with a path, which a builder
- * can make longer than the buffer: a message that does not fit loses
- * part of its middle, never its end, where the reason is.
+ * Most messages begin with a path, which a builder can make longer than
+ * any buffer: a message that does not fit loses part of its middle,
+ * never its end, where the reason is.
  */
-static void
-err_store(const char *s)
+void
+frx_fit(char *dst, size_t size, const char *s)
 {
 	static const char cut[] = " [...] ";
-	size_t n = strlen(s), head = 256, tail;
+	size_t n = strlen(s), head, tail;
 	const char *t;
 
-	if (n < sizeof(errbuf)) {
-		memcpy(errbuf, s, n + 1);
+	if (n < size) {
+		memcpy(dst, s, n + 1);
 		return;
 	}
+	if (size < 2 * sizeof(cut)) {	/* too small to cut: the end */
+		memcpy(dst, s + n - (size - 1), size);
+		return;
+	}
+	head = size / 16;
 	/* Whole UTF-8 characters on both sides of the cut. */
 	while (head > 0 && ((unsigned char)s[head] & 0xC0) == 0x80)
 		head--;
-	tail = sizeof(errbuf) - 1 - head - (sizeof(cut) - 1);
+	tail = size - 1 - head - (sizeof(cut) - 1);
 	for (t = s + n - tail; ((unsigned char)*t & 0xC0) == 0x80; t++)
 		;
-	memcpy(errbuf, s, head);
-	memcpy(errbuf + head, cut, sizeof(cut) - 1);
-	memcpy(errbuf + head + sizeof(cut) - 1, t, (size_t)(s + n - t) + 1);
+	memcpy(dst, s, head);
+	memcpy(dst + head, cut, sizeof(cut) - 1);
+	memcpy(dst + head + sizeof(cut) - 1, t, (size_t)(s + n - t) + 1);
+}
+
+static void
+err_store(const char *s)
+{
+	frx_fit(errbuf, sizeof(errbuf), s);
 }
 
 /* errbuf = the message made of fmt, then ": " and cause if there is

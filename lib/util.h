@@ -30,6 +30,9 @@ int frx_seterr_errno(const char *fmt, ...)
 int frx_preferr(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 const char *frx_errmsg(void);
+/* Copy s to dst (size bytes); if it does not fit, its middle gives way
+ * to " [...] ", never its end (where a message gives its reason). */
+void frx_fit(char *dst, size_t size, const char *s);
 
 /* Allocation that aborts on out-of-memory (the only sane reaction). */
 void *xmalloc(size_t n);

@@ -72,6 +72,21 @@ test_errors(void **state)
 	assert_int_equal(strncmp(msg, "output 'out' of 'x.drv': yyy", 28), 0);
 	assert_string_equal(msg + strlen(msg) - 25,
 	    "No such file or directory");
+
+	/* frx_fit, which the daemon's log lines use too. */
+	{
+		char small[64], tiny[8];
+
+		frx_fit(small, sizeof(small), "short");
+		assert_string_equal(small, "short");
+		frx_fit(small, sizeof(small), big);
+		assert_int_equal(strlen(small), sizeof(small) - 1);
+		assert_memory_equal(small, "yyyy", 4);
+		assert_non_null(strstr(small, " [...] "));
+		assert_string_equal(small + strlen(small) - 4, "yyyy");
+		frx_fit(tiny, sizeof(tiny), "a long reason");
+		assert_string_equal(tiny, " reason");
+	}
 }
 
 static void
