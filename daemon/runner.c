@@ -141,6 +141,8 @@ struct run {
 	struct sandbox_plan plan;
 	struct plan_params pp;
 	struct sandbox_spec spec;
+	int pool;		/* the user pool, for note_pid1, or -1 */
+	int noted;		/* init recorded itself as the user's */
 	struct strv env, argv;
 	char **envp, **av;
 	int pipefd[2];		/* the builder's output */
@@ -421,6 +423,24 @@ run_spec(struct run *r, struct sandbox_plan *plan, struct strv *env,
  * in run_go.  Our signals do not reach it there: the session closes
  * the pipe to cancel.
  */
+/*
+ * In the sandbox's init as well (see run_await_user), once the user is
+ * known and before the builder starts: the user's record names init
+ * from then on, so that a runner killed at any moment after leaves the
+ * user taken until the whole build is gone (the kernel empties a PID
+ * namespace before its init can be reaped).
+ */
+static int
+run_note_pid1(void *arg, pid_t pid, uid_t uid)
+{
+	struct run *r = arg;
+
+	if (users_note_pid1_at(r->pool, uid, pid) < 0)
+		return -1;
+	r->noted = 1;
+	return 0;
+}
+
 static int
 run_await_user(void *arg, uid_t *uid, gid_t *gid)
 {
@@ -493,6 +513,13 @@ run_prepare(struct run *r)
 		spec->await_arg = r;
 		spec->await_fd = r->go;
 	}
+	spec->note_fd = -1;
+	r->pool = users_pool_dir();	/* without it, recorded after the start */
+	if (r->pool >= 0) {
+		spec->note_pid1 = run_note_pid1;
+		spec->note_arg = r;
+		spec->note_fd = r->pool;
+	}
 	return 0;
 }
 
@@ -533,6 +560,10 @@ run_go(struct run *r)
 		close(r->go);
 		r->go = -1;
 	}
+	if (r->pool >= 0) {
+		close(r->pool);
+		r->pool = -1;
+	}
 	/* Building now: the preparation's lower priority ends. */
 	if (r->reniced)
 		(void)setpriority(PRIO_PROCESS, 0, r->nice);
@@ -541,7 +572,9 @@ run_go(struct run *r)
 		    r->j->drvpath);
 	r->start_ms = r->last_ms = now_ms();
 	putn(&r->report, "start", now_s());
-	users_note_process(&r->j->user, sandbox_pid(r->sb));
+	/* Init did, unless it could not (or this is not Linux). */
+	if (!r->noted)
+		users_note_process(&r->j->user, sandbox_pid(r->sb));
 	/*
 	 * The log file only now, while the builder starts: until it is
 	 * read, what the builder writes waits in the pipe, and creating a
@@ -1009,6 +1042,7 @@ runner_main(struct job *j, int fwd, int res, int go)
 	r.res = res;
 	r.go = go;
 	r.pipefd[0] = r.pipefd[1] = -1;
+	r.pool = -1;
 	store_stage_restart();
 	/*
 	 * A prepared build is set up while other builders run: it takes the

@@ -132,22 +132,54 @@ users_try_acquire(struct build_user *u)
  * The record is rewritten in place at a fixed size, never truncated, so
  * that no build frees and reallocates a block (costly with discard).
  */
-static void
-write_record(const struct build_user *u, long pid, unsigned long long start)
+static int
+put_record(int fd, long pid, unsigned long long start)
 {
 	char text[48], num[48];
-	int fd, n;
+	int n;
 
-	if (u->slot < 0 || (fd = user_fd(u->slot)) < 0)
-		return;
 	n = snprintf(num, sizeof(num), "%ld %llu", pid, start);
 	memset(text, ' ', sizeof(text));
 	memcpy(text, num, (size_t)n < sizeof(text) ? (size_t)n : 0);
 	text[sizeof(text) - 1] = '\n';
+	return pwrite(fd, text, sizeof(text), 0) == (ssize_t)sizeof(text) ?
+	    0 : -1;
+}
+
+static void
+write_record(const struct build_user *u, long pid, unsigned long long start)
+{
+	int fd;
+
+	if (u->slot < 0 || (fd = user_fd(u->slot)) < 0)
+		return;
 	/* Without the record only the lock protects the user; say so. */
-	if (pwrite(fd, text, sizeof(text), 0) != (ssize_t)sizeof(text))
+	if (put_record(fd, pid, start) < 0)
 		dlog("warning", "build user %ld: cannot record pid %ld: %s",
 		    (long)u->uid, pid, strerror(errno));
+}
+
+int
+users_pool_dir(void)
+{
+	return open(cfg.userpool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int
+users_note_pid1_at(int dirfd, uid_t uid, pid_t pid)
+{
+	char name[24];
+	int fd, r;
+
+	snprintf(name, sizeof(name), "%ld", (long)uid);
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* Its start as its own /proc shows it: the same clock ticks since
+	 * boot that the caller's shows. */
+	r = put_record(fd, (long)pid, compat_proc_start(getpid()));
+	close(fd);
+	return r;
 }
 
 void

@@ -78,6 +78,7 @@ struct child {
 	int netns;		/* from the stock, or -1: make a new one */
 	uid_t uid;		/* the build user: the spec's or await_user's */
 	gid_t gid;
+	pid_t pid;		/* init's, as the caller sees pids */
 };
 
 const char *
@@ -763,12 +764,27 @@ static int reaper_fd = -1;	/* frx-reaper, opened by reaper_open */
  * Until it execs, init shares the daemon's memory (see launch): it must
  * not return, and what it allocates it frees.
  */
+/* The caller's pid of the calling process, read from the caller's /proc
+ * (its "self" names the reader as the pid namespace of that /proc sees
+ * it); -1 if it cannot be read. */
+static pid_t
+proc_self(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return (pid_t)strtol(buf, NULL, 10);
+}
+
 static void __attribute__((noreturn))
 init_main(struct child *c)
 {
 	char pid[24], fd[24];
 	char *argv[] = { "frx-reaper", pid, fd, NULL }, *envp[] = { NULL };
-	int keep[5], n;
+	int keep[6], n;
 	pid_t builder;
 
 	c->status_w = move_high(c->status_w);
@@ -778,7 +794,10 @@ init_main(struct child *c)
 	keep[2] = reaper_fd;
 	keep[3] = c->spec->log_fd;
 	keep[4] = c->spec->await_user != NULL ? c->spec->await_fd : -1;
+	keep[5] = c->spec->note_pid1 != NULL ? c->spec->note_fd : -1;
 	(void)prctl(PR_SET_NAME, "frx-init", 0, 0, 0);	/* for ps(1) */
+	/* While the caller's /proc is still in sight, for note_pid1. */
+	c->pid = proc_self();
 
 	/* If the daemon dies, the build dies with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
@@ -789,13 +808,17 @@ init_main(struct child *c)
 		frx_seterr_errno("sandbox: init: enter the network namespace");
 		sb_child_fail(c->status_w);
 	}
-	sort_ints(keep, 5);
-	for (n = 0; n < 5 && keep[n] < 0; n++)
+	sort_ints(keep, 6);
+	for (n = 0; n < 6 && keep[n] < 0; n++)
 		;
-	close_fds_except(keep + n, 5 - (size_t)n);
+	close_fds_except(keep + n, 6 - (size_t)n);
 	umask(022);
 	if (setup_root(c) < 0 || seal_root(c) < 0)
 		sb_child_fail(c->status_w);
+	if (c->spec->note_pid1 != NULL && c->pid > 0)
+		(void)c->spec->note_pid1(c->spec->note_arg, c->pid, c->uid);
+	if (c->spec->note_pid1 != NULL && c->spec->note_fd >= 0)
+		close(c->spec->note_fd);
 	builder = spawn_builder(c);
 	if (builder < 0) {
 		frx_seterr_errno("sandbox: init: start the builder");
@@ -1239,7 +1262,8 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb)
 	unsigned long flags = CLONE_VM | CLONE_VFORK | CLONE_NEWNS |
 	    CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
 	    SIGCHLD;
-	struct child c = { spec, sb->root, -1, -1, -1, spec->uid, spec->gid };
+	struct child c = { spec, sb->root, -1, -1, -1, spec->uid, spec->gid,
+	    -1 };
 	struct buf status = BUF_INIT;
 	int sp[2], rp[2], r;
 	char ns[64], *stack;

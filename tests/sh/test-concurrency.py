@@ -935,6 +935,21 @@ def test_launcher(d, drvs):
           d.state.encode() in ours, ours)
     check("... and its runner's is blanked to 'frx-runner'",
           theirs.rstrip(b"\0") == b"frx-runner", theirs)
+    # Its sandbox's init wrote the user's record itself, before the
+    # builder started (the runner no longer does, when init could).
+    named = []
+    for uid in range(UID_BASE, UID_BASE + NUSERS):
+        try:
+            with open("/run/frx/userpool/%d" % uid) as f:
+                pid = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        st = proc_stat(pid)
+        if st and st[2] == runner:
+            named.append((uid, pid, st[0]))
+    check("the build user's record names the build's PID 1, the "
+          "runner's child frx-reaper", len(named) == 1 and
+          named[0][2] == "frx-reaper", named)
     c.process_stderr()
     c.r_u64()
     check("... and the build it runs succeeds", os.path.exists(out))

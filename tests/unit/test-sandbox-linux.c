@@ -247,7 +247,7 @@ fill_spec(struct fx *f, uid_t uid, gid_t gid, char *const *argv,
 	struct sandbox_spec s = {
 		f->root, &f->plan, uid, gid, HOSTNAME, f->network, "/tmp",
 		argv, envp, f->log_fd, NULL, NULL, f->max_procs, NULL, NULL,
-		NULL, -1
+		NULL, -1, NULL, NULL, -1
 	};
 
 	*spec = s;
@@ -513,6 +513,73 @@ test_await_user(void **state)
 	assert_gone(f);
 	close(p[0]);
 	free(script);
+}
+
+/* What note_pid1 saw, in init (which shares the test's memory). */
+struct noted {
+	int calls;
+	pid_t pid;
+	uid_t uid;
+	int processes;		/* in the sandbox's /proc at the time */
+	int wrote;		/* through note_fd */
+};
+
+static int
+note_pid1(void *arg, pid_t pid, uid_t uid)
+{
+	struct noted *n = arg;
+	DIR *d;
+	struct dirent *e;
+
+	n->calls++;
+	n->pid = pid;
+	n->uid = uid;
+	if ((d = opendir("/proc")) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
+				n->processes++;
+		closedir(d);
+	}
+	n->wrote = write(n->wrote, "x", 1) == 1;
+	return 0;
+}
+
+/* note_pid1 runs in init once the user is known and before the builder
+   starts, with init's pid as the caller sees it (the builder's PID 1
+   until the end), and with its descriptor. */
+static void
+test_note_pid1(void **state)
+{
+	struct fx *f = *state;
+	char *argv[] = { "/bin/sh", "-ec", "exit 0", NULL };
+	struct noted n;
+	struct sandbox_spec spec;
+	struct sandbox *sb;
+	char c;
+	int p[2], status;
+
+	SKIP_UNLESS_ABLE();
+	memset(&n, 0, sizeof(n));
+	assert_int_equal(pipe(p), 0);
+	n.wrote = p[1];
+	spec_for(f, BUILD_UID, BUILD_GID, argv, &spec);
+	spec.note_pid1 = note_pid1;
+	spec.note_arg = &n;
+	spec.note_fd = p[1];
+	if (sandbox_start(&spec, &sb) < 0)
+		fail_msg("sandbox_start: %s", frx_errmsg());
+	assert_int_equal(n.calls, 1);
+	assert_int_equal(n.pid, sandbox_pid(sb));
+	assert_int_equal(n.uid, BUILD_UID);
+	assert_int_equal(n.processes, 1);	/* init alone: no builder yet */
+	assert_true(n.wrote);
+	close(p[1]);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(sandbox_wait(sb, &status), 0);
+	assert_exit0(status);
+	assert_int_equal(sandbox_destroy(sb), 0);
+	assert_gone(f);
+	close(p[0]);
 }
 
 /* An await_user that gives up (the session cancelled the build) fails
@@ -969,7 +1036,8 @@ test_ledger(void **state)
 	char *want = xasprintf("root %s\n", f->root);
 	struct sandbox_spec spec = {
 		f->root, &f->plan, BUILD_UID, BUILD_GID, HOSTNAME, 0,
-		"/", argv, envp, -1, ledger, NULL, 0, NULL, NULL, NULL, -1
+		"/", argv, envp, -1, ledger, NULL, 0, NULL, NULL, NULL, -1,
+		NULL, NULL, -1
 	};
 	struct buf b = BUF_INIT;
 	struct sandbox *sb;
@@ -1019,6 +1087,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_await_user, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_await_gives_up, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_note_pid1, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_file_system, setup,
 		    teardown),
