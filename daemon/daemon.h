@@ -300,12 +300,13 @@ int users_try_acquire(struct build_user *u);
 void users_note_process(const struct build_user *u, pid_t pid);
 /*
  * The same, from the sandbox's first process itself, before its builder
- * may start: pid is its pid as the daemon sees pids; the user's record
+ * may start: pid and start as the daemon sees them; the user's record
  * is found in the pool directory open at dirfd (users_pool_dir).  It
  * must not log (its stderr is not the daemon's); -1 if not written.
  */
 int users_pool_dir(void);
-int users_note_pid1_at(int dirfd, uid_t uid, pid_t pid);
+int users_note_pid1_at(int dirfd, uid_t uid, pid_t pid,
+    unsigned long long start);
 void users_release(struct build_user *u);
 /* The same when the build's runner was killed and its processes may
  * still be dying: the user is free again only once they are gone. */

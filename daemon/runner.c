@@ -415,32 +415,32 @@ run_spec(struct run *r, struct sandbox_plan *plan, struct strv *env,
 }
 
 /*
- * The session's word that this prepared build may go, with its user
- * (end of file: the session gave the build up).  On Linux this runs in
- * the sandbox's init, which shares our memory while we wait for it
- * (sandbox.h): what it learns it leaves in r, and the lower priority of
- * the preparation ends for init, which becomes the builder; ours ends
- * in run_go.  Our signals do not reach it there: the session closes
- * the pipe to cancel.
- */
-/*
- * In the sandbox's init as well (see run_await_user), once the user is
+ * In the sandbox's init, as run_await_user (below), once the user is
  * known and before the builder starts: the user's record names init
  * from then on, so that a runner killed at any moment after leaves the
  * user taken until the whole build is gone (the kernel empties a PID
  * namespace before its init can be reaped).
  */
 static int
-run_note_pid1(void *arg, pid_t pid, uid_t uid)
+run_note_pid1(void *arg, pid_t pid, unsigned long long start, uid_t uid)
 {
 	struct run *r = arg;
 
-	if (users_note_pid1_at(r->pool, uid, pid) < 0)
+	if (users_note_pid1_at(r->pool, uid, pid, start) < 0)
 		return -1;
 	r->noted = 1;
 	return 0;
 }
 
+/*
+ * The session's word that this prepared build may go, with its user
+ * (end of file: the session gave the build up).  On Linux this runs in
+ * the sandbox's init, which shares our memory while we wait for it
+ * (sandbox.h): what it learns it leaves in r, and the lower priority of
+ * the preparation ends for init, and so for the builder it starts; ours
+ * ends in run_go.  Our signals do not reach it there: the session closes
+ * the pipe to cancel.
+ */
 static int
 run_await_user(void *arg, uid_t *uid, gid_t *gid)
 {

@@ -166,7 +166,7 @@ users_pool_dir(void)
 }
 
 int
-users_note_pid1_at(int dirfd, uid_t uid, pid_t pid)
+users_note_pid1_at(int dirfd, uid_t uid, pid_t pid, unsigned long long start)
 {
 	char name[24];
 	int fd, r;
@@ -175,9 +175,7 @@ users_note_pid1_at(int dirfd, uid_t uid, pid_t pid)
 	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	/* Its start as its own /proc shows it: the same clock ticks since
-	 * boot that the caller's shows. */
-	r = put_record(fd, (long)pid, compat_proc_start(getpid()));
+	r = put_record(fd, (long)pid, start);
 	close(fd);
 	return r;
 }

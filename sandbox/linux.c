@@ -78,7 +78,9 @@ struct child {
 	int netns;		/* from the stock, or -1: make a new one */
 	uid_t uid;		/* the build user: the spec's or await_user's */
 	gid_t gid;
+	pid_t parent;		/* the caller, which init must not outlive */
 	pid_t pid;		/* init's, as the caller sees pids */
+	unsigned long long start;	/* init's start, from the same */
 };
 
 const char *
@@ -751,6 +753,48 @@ spawn_builder(struct child *c)
 static int reaper_fd = -1;	/* frx-reaper, opened by reaper_open */
 
 /*
+ * The calling process's pid, its parent's and its start (clock ticks
+ * since boot), read from /proc/self/stat of the caller's /proc: its
+ * "self" and its numbers are as the pid namespace of that /proc sees
+ * them, the daemon's, whatever namespace the reader is in.  -1 if it
+ * cannot be read.
+ */
+static int
+proc_self(pid_t *pid, pid_t *ppid, unsigned long long *start)
+{
+	char buf[1024], *p;
+	long v[2] = { 0, 0 };
+	ssize_t n;
+	int fd, k;
+
+	fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	v[0] = strtol(buf, NULL, 10);
+	/* After the name (which may hold anything): state, ppid, ... and
+	 * the start, the 22nd field. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return -1;
+	p += 2;
+	for (k = 3; k < 22; k++) {
+		if (k == 4)
+			v[1] = strtol(p, NULL, 10);
+		if ((p = strchr(p, ' ')) == NULL)
+			return -1;
+		p++;
+	}
+	*pid = (pid_t)v[0];
+	*ppid = (pid_t)v[1];
+	*start = strtoull(p, NULL, 10);
+	return 0;
+}
+
+/*
  * Init sets the sandbox up as root, starts the builder (PID 2) and
  * execs frx-reaper, which stays PID 1 of the build: a process of ours,
  * root, with no signal handlers (no signal from inside the build
@@ -764,28 +808,13 @@ static int reaper_fd = -1;	/* frx-reaper, opened by reaper_open */
  * Until it execs, init shares the daemon's memory (see launch): it must
  * not return, and what it allocates it frees.
  */
-/* The caller's pid of the calling process, read from the caller's /proc
- * (its "self" names the reader as the pid namespace of that /proc sees
- * it); -1 if it cannot be read. */
-static pid_t
-proc_self(void)
-{
-	char buf[32];
-	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
-
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return (pid_t)strtol(buf, NULL, 10);
-}
-
 static void __attribute__((noreturn))
 init_main(struct child *c)
 {
 	char pid[24], fd[24];
 	char *argv[] = { "frx-reaper", pid, fd, NULL }, *envp[] = { NULL };
 	int keep[6], n;
-	pid_t builder;
+	pid_t builder, ppid;
 
 	c->status_w = move_high(c->status_w);
 	c->result_w = move_high(c->result_w);
@@ -796,12 +825,23 @@ init_main(struct child *c)
 	keep[4] = c->spec->await_user != NULL ? c->spec->await_fd : -1;
 	keep[5] = c->spec->note_pid1 != NULL ? c->spec->note_fd : -1;
 	(void)prctl(PR_SET_NAME, "frx-init", 0, 0, 0);	/* for ps(1) */
-	/* While the caller's /proc is still in sight, for note_pid1. */
-	c->pid = proc_self();
 
 	/* If the daemon dies, the build dies with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
 		frx_seterr_errno("sandbox: init: pdeathsig");
+		sb_child_fail(c->status_w);
+	}
+	/*
+	 * Unless it died before that: then nothing will kill init, and a
+	 * build whose user is free again must not start.  (getppid() is 0
+	 * in a new PID namespace; the caller's /proc, still in sight, says.)
+	 * That also gives note_pid1 init's pid and start as the caller
+	 * sees them.
+	 */
+	if (proc_self(&c->pid, &ppid, &c->start) < 0) {
+		c->pid = -1;
+	} else if (ppid != c->parent) {
+		frx_seterr("sandbox: init: its caller is gone");
 		sb_child_fail(c->status_w);
 	}
 	if (c->netns >= 0 && setns(c->netns, CLONE_NEWNET) < 0) {
@@ -816,7 +856,8 @@ init_main(struct child *c)
 	if (setup_root(c) < 0 || seal_root(c) < 0)
 		sb_child_fail(c->status_w);
 	if (c->spec->note_pid1 != NULL && c->pid > 0)
-		(void)c->spec->note_pid1(c->spec->note_arg, c->pid, c->uid);
+		(void)c->spec->note_pid1(c->spec->note_arg, c->pid, c->start,
+		    c->uid);
 	if (c->spec->note_pid1 != NULL && c->spec->note_fd >= 0)
 		close(c->spec->note_fd);
 	builder = spawn_builder(c);
@@ -1263,7 +1304,7 @@ launch(const struct sandbox_spec *spec, struct sandbox *sb)
 	    CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
 	    SIGCHLD;
 	struct child c = { spec, sb->root, -1, -1, -1, spec->uid, spec->gid,
-	    -1 };
+	    getpid(), -1, 0 };
 	struct buf status = BUF_INIT;
 	int sp[2], rp[2], r;
 	char ns[64], *stack;

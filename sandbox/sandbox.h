@@ -183,13 +183,15 @@ struct sandbox_spec {
 	/*
 	 * Optional, Linux: called in the sandbox's first process, once the
 	 * build user is known and before anything runs as that user, with
-	 * that process's pid as the caller sees pids and the user: so that
+	 * that process's pid and start (clock ticks since boot, as in
+	 * /proc/PID/stat) as the caller sees them, and the user: so that
 	 * the caller can record, before a builder can start, the process
 	 * whose end is the end of the whole build.  It runs where and as
 	 * await_user does; note_fd is kept open for it there (-1: none).
 	 * It returns 0 or -1, which does not stop the build.
 	 */
-	int (*note_pid1)(void *arg, pid_t pid, uid_t uid);
+	int (*note_pid1)(void *arg, pid_t pid, unsigned long long start,
+	    uid_t uid);
 	void *note_arg;
 	int note_fd;
 };

@@ -887,6 +887,16 @@ def running_runner(d, c, drvs, name):
     return None, None, out
 
 
+def proc_start(pid):
+    """Field 22 of /proc/PID/stat: when it started, in clock ticks."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            text = f.read()
+    except OSError:
+        return None
+    return int(text[text.rindex(")") + 2:].split()[19])
+
+
 def proc_cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -941,15 +951,19 @@ def test_launcher(d, drvs):
     for uid in range(UID_BASE, UID_BASE + NUSERS):
         try:
             with open("/run/frx/userpool/%d" % uid) as f:
-                pid = int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
+                pid, start = [int(x) for x in f.read().split()[:2]]
+        except (OSError, ValueError):
             continue
         st = proc_stat(pid)
         if st and st[2] == runner:
-            named.append((uid, pid, st[0]))
+            named.append((uid, pid, st[0], start, proc_start(pid)))
     check("the build user's record names the build's PID 1, the "
-          "runner's child frx-reaper", len(named) == 1 and
-          named[0][2] == "frx-reaper", named)
+          "runner's child frx-reaper, with its start", len(named) == 1 and
+          named[0][2] == "frx-reaper" and named[0][3] == named[0][4],
+          named)
+    check("... written by that process before its builder started: the "
+          "runner never opened the user pool",
+          not any("userpool" in t for t in mine), mine)
     c.process_stderr()
     c.r_u64()
     check("... and the build it runs succeeds", os.path.exists(out))

@@ -519,13 +519,14 @@ test_await_user(void **state)
 struct noted {
 	int calls;
 	pid_t pid;
+	unsigned long long start;
 	uid_t uid;
 	int processes;		/* in the sandbox's /proc at the time */
 	int wrote;		/* through note_fd */
 };
 
 static int
-note_pid1(void *arg, pid_t pid, uid_t uid)
+note_pid1(void *arg, pid_t pid, unsigned long long start, uid_t uid)
 {
 	struct noted *n = arg;
 	DIR *d;
@@ -533,6 +534,7 @@ note_pid1(void *arg, pid_t pid, uid_t uid)
 
 	n->calls++;
 	n->pid = pid;
+	n->start = start;
 	n->uid = uid;
 	if ((d = opendir("/proc")) != NULL) {
 		while ((e = readdir(d)) != NULL)
@@ -544,25 +546,58 @@ note_pid1(void *arg, pid_t pid, uid_t uid)
 	return 0;
 }
 
-/* note_pid1 runs in init once the user is known and before the builder
-   starts, with init's pid as the caller sees it (the builder's PID 1
-   until the end), and with its descriptor. */
+/* Field 22 of /proc/PID/stat, as this process sees it. */
+static unsigned long long
+start_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	FILE *fp;
+	int k;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	p = fgets(buf, sizeof(buf), fp);
+	fclose(fp);
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (k = 2; k < 22 && p != NULL; k++)
+		if ((p = strchr(p + 1, ' ')) == NULL)
+			return 0;
+	return strtoull(p + 1, NULL, 10);
+}
+
+/* note_pid1 runs in init once the user is known (here from await_user,
+   as for a prepared build) and before the builder starts, with init's
+   pid and start as the caller sees them (the build's PID 1 until its
+   end), and with its descriptor. */
 static void
 test_note_pid1(void **state)
 {
 	struct fx *f = *state;
-	char *argv[] = { "/bin/sh", "-ec", "exit 0", NULL };
+	char *argv[] = { "/bin/sh", "-ec", "sleep 1", NULL };
+	uid_t user[2] = { BUILD_UID, BUILD_GID };
+	struct await a;
 	struct noted n;
 	struct sandbox_spec spec;
 	struct sandbox *sb;
 	char c;
-	int p[2], status;
+	int p[2], g[2], status;
 
 	SKIP_UNLESS_ABLE();
 	memset(&n, 0, sizeof(n));
+	memset(&a, 0, sizeof(a));
 	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(g), 0);
+	assert_int_equal(write(g[1], user, sizeof(user)), sizeof(user));
+	close(g[1]);
+	a.fd = g[0];
 	n.wrote = p[1];
-	spec_for(f, BUILD_UID, BUILD_GID, argv, &spec);
+	assert_int_equal(chown(f->build, 0, 0), 0);
+	spec_for(f, 35077, 35077, argv, &spec);
+	spec.await_user = await_user;
+	spec.await_arg = &a;
+	spec.await_fd = g[0];
 	spec.note_pid1 = note_pid1;
 	spec.note_arg = &n;
 	spec.note_fd = p[1];
@@ -570,7 +605,9 @@ test_note_pid1(void **state)
 		fail_msg("sandbox_start: %s", frx_errmsg());
 	assert_int_equal(n.calls, 1);
 	assert_int_equal(n.pid, sandbox_pid(sb));
-	assert_int_equal(n.uid, BUILD_UID);
+	assert_true(n.start != 0);
+	assert_true(n.start == start_of(sandbox_pid(sb)));
+	assert_int_equal(n.uid, BUILD_UID);	/* await_user's, not 35077 */
 	assert_int_equal(n.processes, 1);	/* init alone: no builder yet */
 	assert_true(n.wrote);
 	close(p[1]);
@@ -580,6 +617,7 @@ test_note_pid1(void **state)
 	assert_int_equal(sandbox_destroy(sb), 0);
 	assert_gone(f);
 	close(p[0]);
+	close(g[0]);
 }
 
 /* An await_user that gives up (the session cancelled the build) fails
