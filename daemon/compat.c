@@ -50,31 +50,14 @@ compat_private_tmpfs(const char *dir)
 static int
 proc_stat(pid_t pid, char *state, unsigned long long *start)
 {
-	char path[64], text[1024], *p;
-	int fd, i;
-	ssize_t n;
+	struct frx_stat st;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (frx_read_stat(path, &st) < 0)
 		return -1;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
-	/* The command name may hold spaces and parentheses. */
-	p = strrchr(text, ')');
-	if (p == NULL || p[1] != ' ')
-		return -1;
-	*state = p[2];
-	for (i = 3, p += 2; i < 22 && p; i++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	if (p == NULL || sscanf(p, "%llu", start) != 1)
-		return -1;
+	*state = st.state;
+	*start = st.start;
 	return 0;
 }
 

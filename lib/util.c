@@ -54,6 +54,39 @@ frx_fit(char *dst, size_t size, const char *s)
 	memcpy(dst + head + sizeof(cut) - 1, t, (size_t)(s + n - t) + 1);
 }
 
+int
+frx_read_stat(const char *path, struct frx_stat *st)
+{
+	char text[1024], *p;
+	ssize_t n;
+	int fd, k;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	st->pid = strtol(text, NULL, 10);
+	/* The name, field 2, may hold spaces and parentheses: count the
+	 * fields from its last ')'. */
+	if ((p = strrchr(text, ')')) == NULL || p[1] != ' ')
+		return -1;
+	p += 2;
+	st->state = *p;
+	for (k = 3; k < 22; k++) {
+		if (k == 4)
+			st->ppid = strtol(p, NULL, 10);
+		if ((p = strchr(p, ' ')) == NULL)
+			return -1;
+		p++;
+	}
+	st->start = strtoull(p, NULL, 10);
+	return 0;
+}
+
 static void
 err_store(const char *s)
 {

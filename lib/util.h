@@ -34,6 +34,21 @@ const char *frx_errmsg(void);
  * to " [...] ", never its end (where a message gives its reason). */
 void frx_fit(char *dst, size_t size, const char *s);
 
+/*
+ * What frx reads of a Linux /proc/PID/stat: fields 1 (pid), 3 (state),
+ * 4 (ppid) and 22 (start, in clock ticks since boot).  Reads path into
+ * a buffer on the stack (no allocation: a process sharing another's
+ * memory may call it); 0, or -1 if it cannot be read or is not such a
+ * line.
+ */
+struct frx_stat {
+	long pid;
+	char state;
+	long ppid;
+	unsigned long long start;
+};
+int frx_read_stat(const char *path, struct frx_stat *st);
+
 /* Allocation that aborts on out-of-memory (the only sane reaction). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);

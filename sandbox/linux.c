@@ -752,47 +752,6 @@ spawn_builder(struct child *c)
 
 static int reaper_fd = -1;	/* frx-reaper, opened by reaper_open */
 
-/*
- * The calling process's pid, its parent's and its start (clock ticks
- * since boot), read from /proc/self/stat of the caller's /proc: its
- * "self" and its numbers are as the pid namespace of that /proc sees
- * them, the daemon's, whatever namespace the reader is in.  -1 if it
- * cannot be read.
- */
-static int
-proc_self(pid_t *pid, pid_t *ppid, unsigned long long *start)
-{
-	char buf[1024], *p;
-	long v[2] = { 0, 0 };
-	ssize_t n;
-	int fd, k;
-
-	fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	v[0] = strtol(buf, NULL, 10);
-	/* After the name (which may hold anything): state, ppid, ... and
-	 * the start, the 22nd field. */
-	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
-		return -1;
-	p += 2;
-	for (k = 3; k < 22; k++) {
-		if (k == 4)
-			v[1] = strtol(p, NULL, 10);
-		if ((p = strchr(p, ' ')) == NULL)
-			return -1;
-		p++;
-	}
-	*pid = (pid_t)v[0];
-	*ppid = (pid_t)v[1];
-	*start = strtoull(p, NULL, 10);
-	return 0;
-}
 
 /*
  * Init sets the sandbox up as root, starts the builder (PID 2) and
@@ -813,8 +772,9 @@ init_main(struct child *c)
 {
 	char pid[24], fd[24];
 	char *argv[] = { "frx-reaper", pid, fd, NULL }, *envp[] = { NULL };
+	struct frx_stat self;
 	int keep[6], n;
-	pid_t builder, ppid;
+	pid_t builder;
 
 	c->status_w = move_high(c->status_w);
 	c->result_w = move_high(c->result_w);
@@ -836,13 +796,17 @@ init_main(struct child *c)
 	 * build whose user is free again must not start.  (getppid() is 0
 	 * in a new PID namespace; the caller's /proc, still in sight, says.)
 	 * That also gives note_pid1 init's pid and start as the caller
-	 * sees them.
+	 * sees them: "self" and the numbers are as the pid namespace of
+	 * that /proc sees them.
 	 */
-	if (proc_self(&c->pid, &ppid, &c->start) < 0) {
+	if (frx_read_stat("/proc/self/stat", &self) < 0) {
 		c->pid = -1;
-	} else if (ppid != c->parent) {
+	} else if (self.ppid != c->parent) {
 		frx_seterr("sandbox: init: its caller is gone");
 		sb_child_fail(c->status_w);
+	} else {
+		c->pid = (pid_t)self.pid;
+		c->start = self.start;
 	}
 	if (c->netns >= 0 && setns(c->netns, CLONE_NEWNET) < 0) {
 		frx_seterr_errno("sandbox: init: enter the network namespace");

@@ -797,14 +797,16 @@ def test_crash(d, drvs, top):
 
 
 def proc_stat(pid):
-    """(comm, state, ppid) of a process, or None if it is gone."""
+    """(comm, state, ppid, start) of a process, or None if it is gone;
+    start is field 22, in clock ticks since boot."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             st = f.read()
     except OSError:
         return None
     rest = st[st.rindex(")") + 2:].split()
-    return st[st.index("(") + 1:st.rindex(")")], rest[0], int(rest[1])
+    return (st[st.index("(") + 1:st.rindex(")")], rest[0], int(rest[1]),
+            int(rest[19]))
 
 
 def children_named(ppid, name):
@@ -887,16 +889,6 @@ def running_runner(d, c, drvs, name):
     return None, None, out
 
 
-def proc_start(pid):
-    """Field 22 of /proc/PID/stat: when it started, in clock ticks."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            text = f.read()
-    except OSError:
-        return None
-    return int(text[text.rindex(")") + 2:].split()[19])
-
-
 def proc_cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -956,7 +948,7 @@ def test_launcher(d, drvs):
             continue
         st = proc_stat(pid)
         if st and st[2] == runner:
-            named.append((uid, pid, st[0], start, proc_start(pid)))
+            named.append((uid, pid, st[0], start, st[3]))
     check("the build user's record names the build's PID 1, the "
           "runner's child frx-reaper, with its start", len(named) == 1 and
           named[0][2] == "frx-reaper" and named[0][3] == named[0][4],

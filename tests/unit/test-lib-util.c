@@ -89,6 +89,38 @@ test_errors(void **state)
 	}
 }
 
+/* frx_read_stat: this process's, and a name with spaces and ")". */
+static void
+test_read_stat(void **state)
+{
+	char path[] = "/tmp/frx-test-stat.XXXXXX";
+	static const char line[] = "4242 (a) b (c) S 17 3 4 5 6 7 8 9 10 11 "
+	    "12 13 14 15 16 17 18 19 987654 23 24\n";
+	struct frx_stat st;
+	int fd;
+
+	(void)state;
+	assert_int_equal(frx_read_stat("/proc/self/stat", &st), 0);
+	assert_int_equal(st.pid, getpid());
+	assert_int_equal(st.ppid, getppid());
+	assert_int_equal(st.state, 'R');
+	assert_true(st.start > 0);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, line, sizeof(line) - 1), sizeof(line) - 1);
+	close(fd);
+	assert_int_equal(frx_read_stat(path, &st), 0);
+	assert_int_equal(st.pid, 4242);
+	assert_int_equal(st.state, 'S');
+	assert_int_equal(st.ppid, 17);
+	assert_true(st.start == 987654ULL);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, "1 (x) S 2 3", 11), 11);	/* too short */
+	close(fd);
+	assert_int_equal(frx_read_stat(path, &st), -1);
+	unlink(path);
+}
+
 static void
 test_buf(void **state)
 {
@@ -367,6 +399,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_read_stat),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_strv),
 		cmocka_unit_test(test_io),

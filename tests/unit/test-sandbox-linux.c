@@ -469,6 +469,20 @@ await_user(void *arg, uid_t *uid, gid_t *gid)
  * entry, its store directory's group and its build directory, which
  * was root's until then.
  */
+/* A spec made for the stand-in 35077, whose user comes from await_user
+   reading fd, as a prepared build's does. */
+static void
+prepared_spec(struct fx *f, char *const *argv, struct await *a, int fd,
+    struct sandbox_spec *spec)
+{
+	a->fd = fd;
+	assert_int_equal(chown(f->build, 0, 0), 0);
+	spec_for(f, 35077, 35077, argv, spec);
+	spec->await_user = await_user;
+	spec->await_arg = a;
+	spec->await_fd = fd;
+}
+
 static void
 test_await_user(void **state)
 {
@@ -493,12 +507,7 @@ test_await_user(void **state)
 	assert_int_equal(pipe(p), 0);
 	assert_int_equal(write(p[1], user, sizeof(user)), sizeof(user));
 	close(p[1]);
-	a.fd = p[0];
-	assert_int_equal(chown(f->build, 0, 0), 0);
-	spec_for(f, 35077, 35077, argv, &spec);
-	spec.await_user = await_user;
-	spec.await_arg = &a;
-	spec.await_fd = p[0];
+	prepared_spec(f, argv, &a, p[0], &spec);
 	if (sandbox_start(&spec, &sb) < 0)
 		fail_msg("sandbox_start: %s", frx_errmsg());
 	assert_int_equal(a.pid, 1);
@@ -546,27 +555,6 @@ note_pid1(void *arg, pid_t pid, unsigned long long start, uid_t uid)
 	return 0;
 }
 
-/* Field 22 of /proc/PID/stat, as this process sees it. */
-static unsigned long long
-start_of(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	FILE *fp;
-	int k;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((fp = fopen(path, "r")) == NULL)
-		return 0;
-	p = fgets(buf, sizeof(buf), fp);
-	fclose(fp);
-	if (p == NULL || (p = strrchr(buf, ')')) == NULL)
-		return 0;
-	for (k = 2; k < 22 && p != NULL; k++)
-		if ((p = strchr(p + 1, ' ')) == NULL)
-			return 0;
-	return strtoull(p + 1, NULL, 10);
-}
-
 /* note_pid1 runs in init once the user is known (here from await_user,
    as for a prepared build) and before the builder starts, with init's
    pid and start as the caller sees them (the build's PID 1 until its
@@ -581,7 +569,8 @@ test_note_pid1(void **state)
 	struct noted n;
 	struct sandbox_spec spec;
 	struct sandbox *sb;
-	char c;
+	struct frx_stat st;
+	char c, path[64];
 	int p[2], g[2], status;
 
 	SKIP_UNLESS_ABLE();
@@ -591,13 +580,8 @@ test_note_pid1(void **state)
 	assert_int_equal(pipe(g), 0);
 	assert_int_equal(write(g[1], user, sizeof(user)), sizeof(user));
 	close(g[1]);
-	a.fd = g[0];
 	n.wrote = p[1];
-	assert_int_equal(chown(f->build, 0, 0), 0);
-	spec_for(f, 35077, 35077, argv, &spec);
-	spec.await_user = await_user;
-	spec.await_arg = &a;
-	spec.await_fd = g[0];
+	prepared_spec(f, argv, &a, g[0], &spec);
 	spec.note_pid1 = note_pid1;
 	spec.note_arg = &n;
 	spec.note_fd = p[1];
@@ -605,8 +589,10 @@ test_note_pid1(void **state)
 		fail_msg("sandbox_start: %s", frx_errmsg());
 	assert_int_equal(n.calls, 1);
 	assert_int_equal(n.pid, sandbox_pid(sb));
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)n.pid);
+	assert_int_equal(frx_read_stat(path, &st), 0);
 	assert_true(n.start != 0);
-	assert_true(n.start == start_of(sandbox_pid(sb)));
+	assert_true(n.start == st.start);
 	assert_int_equal(n.uid, BUILD_UID);	/* await_user's, not 35077 */
 	assert_int_equal(n.processes, 1);	/* init alone: no builder yet */
 	assert_true(n.wrote);
