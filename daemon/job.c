@@ -417,6 +417,16 @@ job_release_user_early(struct job *j)
 	return 1;
 }
 
+/* A killed runner's build may still be dying: its record stays. */
+static void
+give_user_back(struct job *j)
+{
+	if (j->runner_killed)
+		users_release_dying(&j->user);
+	else
+		users_release(&j->user);
+}
+
 /* A runner that reported may still be tearing its sandbox down: its
  * user stays taken until it has exited (job_finish, job_reap_late),
  * unless the runner said otherwise. */
@@ -425,10 +435,7 @@ job_release_user(struct job *j)
 {
 	if (!j->builtin && !job_reap(j, 0))
 		return;
-	if (j->runner_killed)
-		users_release_dying(&j->user);
-	else
-		users_release(&j->user);
+	give_user_back(j);
 }
 
 /*
@@ -785,10 +792,7 @@ job_free(struct job *j)
 {
 	size_t i;
 
-	if (j->runner_killed)
-		users_release_dying(&j->user);
-	else
-		users_release(&j->user);
+	give_user_back(j);
 	if (j->logfd >= 0)
 		close(j->logfd);
 	if (j->resfd >= 0)

@@ -573,19 +573,19 @@ raise_nofile(void)
 		memset(&cfg.nofile, 0, sizeof(cfg.nofile));
 		return;
 	}
+	/* RLIM_INFINITY is the largest rlim_t: it compares as it should. */
 	rl = cfg.nofile;
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= DAEMON_NOFILE)
+	if (rl.rlim_cur >= DAEMON_NOFILE)
 		return;
 	rl.rlim_cur = DAEMON_NOFILE;
-	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < DAEMON_NOFILE)
+	if (rl.rlim_max < DAEMON_NOFILE)
 		rl.rlim_max = DAEMON_NOFILE;	/* root may */
 	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
 		return;
 	rl = cfg.nofile;
 	rl.rlim_cur = rl.rlim_max;
 	(void)setrlimit(RLIMIT_NOFILE, &rl);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < DAEMON_NOFILE)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < DAEMON_NOFILE)
 		dlog("warning", "open files limited to %llu: outputs nested "
 		    "deeper than about %llu directories will fail to enter "
 		    "the store", (unsigned long long)rl.rlim_cur,

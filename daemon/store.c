@@ -109,6 +109,7 @@ each_entry(int fd, const char *path, size_t toplen,
 	DIR *d;
 	struct dirent *e;
 	char *sub;
+	size_t inside = strlen(path) - toplen;	/* of path, in the output */
 	int dfd, r = 0;
 
 	dfd = dup(fd);
@@ -123,7 +124,7 @@ each_entry(int fd, const char *path, size_t toplen,
 		/* Inside the output (toplen is the length of its own
 		 * path here): whatever the walk's top is called, the same
 		 * output passes or not.  It bounds the walk's memory. */
-		if (strlen(path) - toplen + 1 + strlen(e->d_name) >= PATH_MAX) {
+		if (inside + 1 + strlen(e->d_name) >= PATH_MAX) {
 			r = frx_seterr("%s: a path inside the output longer "
 			    "than %d bytes; refusing it", path, PATH_MAX - 1);
 			break;
@@ -535,12 +536,18 @@ store_session_owner(pid_t owner)
 
 static unsigned stage_counter;
 
+/* The k-th name staged by process pid for what (see above). */
+static char *
+staged_as(const char *what, pid_t pid, unsigned k)
+{
+	return xasprintf("%s/.frx-tmp-%ld-%s%ld-%u", cfg.storedir,
+	    (long)(stage_owner ? stage_owner : getpid()), what, (long)pid, k);
+}
+
 static char *
 stage_name(const char *what)
 {
-	return xasprintf("%s/.frx-tmp-%ld-%s%ld-%u", cfg.storedir,
-	    (long)(stage_owner ? stage_owner : getpid()), what,
-	    (long)getpid(), stage_counter++);
+	return staged_as(what, getpid(), stage_counter++);
 }
 
 void
@@ -552,8 +559,7 @@ store_stage_restart(void)
 char *
 store_stage_leftover(pid_t runner, unsigned k)
 {
-	return xasprintf("%s/.frx-tmp-%ld-run%ld-%u", cfg.storedir,
-	    (long)(stage_owner ? stage_owner : getpid()), (long)runner, k);
+	return staged_as("run", runner, k);
 }
 
 int

@@ -587,7 +587,7 @@ open_dir_rw(int dfd, const char *name, const char *path, const struct rm *c)
 {
 	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	struct stat st;
-	int fd;
+	int fd, failed, root = geteuid() == 0;
 
 	fd = openat(dfd, name, flags);
 	if (fd < 0 && errno == EACCES &&
@@ -615,21 +615,16 @@ open_dir_rw(int dfd, const char *name, const char *path, const struct rm *c)
 	 * out of its sandbox) can add nothing to it from then on, so the
 	 * removal is not raced into "Directory not empty" forever.
 	 */
-	if (geteuid() == 0 && (st.st_uid != 0 || st.st_gid != 0) &&
-	    fchown(fd, 0, 0) < 0) {
-		frx_seterr_errno("%s: cannot take back", path);
-		close(fd);
-		return -1;
-	}
-	if (geteuid() == 0 && (st.st_mode & 07777) != S_IRWXU &&
-	    fchmod(fd, S_IRWXU) < 0) {
-		frx_seterr_errno("%s: cannot take back", path);
-		close(fd);
-		return -1;
-	}
-	if (geteuid() != 0 && (st.st_mode & S_IRWXU) != S_IRWXU &&
-	    fchmod(fd, (st.st_mode & 07777) | S_IRWXU) < 0) {
-		frx_seterr_errno("%s: cannot make writable", path);
+	if (root)
+		failed = ((st.st_uid != 0 || st.st_gid != 0) &&
+		    fchown(fd, 0, 0) < 0) || ((st.st_mode & 07777) != S_IRWXU &&
+		    fchmod(fd, S_IRWXU) < 0);
+	else
+		failed = (st.st_mode & S_IRWXU) != S_IRWXU &&
+		    fchmod(fd, (st.st_mode & 07777) | S_IRWXU) < 0;
+	if (failed) {
+		frx_seterr_errno("%s: cannot %s", path, root ? "take back" :
+		    "make writable");
 		close(fd);
 		return -1;
 	}

@@ -752,7 +752,6 @@ spawn_builder(struct child *c)
 
 static int reaper_fd = -1;	/* frx-reaper, opened by reaper_open */
 
-
 /*
  * Init sets the sandbox up as root, starts the builder (PID 2) and
  * execs frx-reaper, which stays PID 1 of the build: a process of ours,
@@ -1322,8 +1321,7 @@ sandbox_start(const struct sandbox_spec *spec, struct sandbox **out)
 	struct sandbox *sb;
 
 	*out = NULL;
-	if (sb_check_spec(spec) < 0 || filter_compile() < 0 ||
-	    reaper_open() < 0)
+	if (sb_check_spec(spec) < 0 || sandbox_init() < 0)
 		return -1;
 	sb = xcalloc(1, sizeof(*sb));
 	sb->pid = -1;
